@@ -1,0 +1,1 @@
+"""The ``miub`` command-line interface (typer)."""

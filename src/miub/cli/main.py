@@ -1,0 +1,42 @@
+"""Entry point of the ``miub`` command: one typer app, sub-commands registered from modules.
+
+User errors (:class:`miub.errors.MiubUserError`) are printed as one line on stderr with exit
+code 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from miub.errors import MiubUserError
+
+app = typer.Typer(
+    name="miub",
+    help="MIUB: mutual-information upper bound and scaling laws for LoRA fine-tuning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register_commands() -> None:
+    """Import command modules; each adds its commands to ``app``."""
+    from importlib import import_module
+
+    for module in ("measure",):
+        import_module(f"miub.cli.{module}")
+
+
+def main() -> None:
+    _register_commands()
+    try:
+        app()
+    except MiubUserError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

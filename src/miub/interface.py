@@ -1,0 +1,56 @@
+"""Contracts shared by every layer of miub.
+
+This module imports nothing from the package (only torch for type names), so any layer may
+depend on it. Estimators implement :class:`StreamingEstimator`; every value they return is an
+:class:`EstimateResult` in nats (or the unit named in ``units``) with a standard error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+
+@dataclass(frozen=True)
+class EstimateResult:
+    """One estimator's value on a set of tokens.
+
+    Attributes:
+        name: registry name of the estimator, e.g. ``"js-mi"``.
+        value: the estimate (nats unless ``units`` says otherwise).
+        stderr: standard error of ``value`` (same units).
+        n_tokens: number of (non-padding) tokens the estimate is based on.
+        params: the estimator parameters (k, tau, feature_map, seed, ...).
+        extras: secondary values computed from the same state, e.g. ``{"mi": ..., "mi_stderr": ...}``.
+        units: ``"nats"`` or ``"ratio"`` / ``"cosine"`` for the unitless baselines.
+    """
+
+    name: str
+    value: float
+    stderr: float
+    n_tokens: int
+    params: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, float] = field(default_factory=dict)
+    units: str = "nats"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class StreamingEstimator(Protocol):
+    """A streaming estimator: O(state) memory, independent of the number of tokens.
+
+    ``update`` receives the two branch outputs of one module for the real tokens of one batch,
+    already flattened and upcast: ``base`` and ``lora`` are float32 tensors of shape ``(T, d)``.
+    It must not call ``.item()`` or otherwise synchronise (it runs inside forward hooks).
+    ``result`` reduces the state to an :class:`EstimateResult`; it may be called at any time.
+    """
+
+    name: str
+
+    def update(self, base: torch.Tensor, lora: torch.Tensor) -> None: ...
+
+    def result(self) -> EstimateResult: ...
