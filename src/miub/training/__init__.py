@@ -1,0 +1,1 @@
+"""LoRA fine-tuning runs: config, training loop, Trainer callback."""
