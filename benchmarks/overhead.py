@@ -1,0 +1,184 @@
+"""Overhead of ``miub.capture`` on a CPU eval pass, and its memory growth with eval size.
+
+Prints one JSON object. For random Llama models (hidden size 1024 and 2048 by default, 2
+layers, intermediate ≈ 2.7 × hidden, LoRA r=16 on q,k,v,o,gate,up,down, vocab 512 so the LM
+head does not hide the per-layer cost), an *eval pass* is ``--batches`` forwards of
+``(--batch-size, --seq-len)`` random tokens under ``torch.no_grad()``.
+
+- ``time_ratio``: median wall time of an eval pass with the default capture (``js-mi``,
+  including ``cap.result()``) ÷ median without, both measured in this process, alternating
+  the two conditions for ``--repeats`` rounds after a warm-up. Targets: ≤ 1.15 at 1024, ≤ 1.08
+  at 2048.
+- ``memory``: peak resident set size (RSS, Linux ``VmHWM`` reset through
+  ``/proc/self/clear_refs`` before each pass) of a capture pass over 1× and 10× the eval
+  tokens; ``growth`` = peak(10×) / peak(1×) − 1 (target ≤ 0.05). Also the bytes held by the
+  estimators' tensor state (constant by design) and the growth of the peak *above* the RSS
+  before the pass (activations + capture temporaries).
+
+Usage: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/overhead.py [--hidden 1024 2048]``.
+Timings are noisy on a shared machine; compare ratios from one process only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, get_peft_model
+from torch import nn
+from transformers import LlamaConfig, LlamaForCausalLM
+
+import miub
+from miub.capture import Capture
+
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def build_model(hidden: int, layers: int, rank: int, vocab: int) -> nn.Module:
+    """A random Llama (float32, eval mode) with LoRA on attention and FFN."""
+    intermediate = 64 * round(2.7 * hidden / 64)
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=hidden // 64,
+        num_key_value_heads=hidden // 64,
+        max_position_embeddings=4096,
+    )
+    lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=TARGETS, init_lora_weights=False)
+    model = get_peft_model(LlamaForCausalLM(config), lora)
+    model.eval()
+    return model
+
+
+def make_batches(n: int, batch_size: int, seq_len: int, vocab: int) -> list[dict[str, Any]]:
+    generator = torch.Generator().manual_seed(0)
+    return [
+        {
+            "input_ids": torch.randint(0, vocab, (batch_size, seq_len), generator=generator),
+            "attention_mask": torch.ones(batch_size, seq_len, dtype=torch.long),
+        }
+        for _ in range(n)
+    ]
+
+
+def eval_pass(model: nn.Module, batches: list[dict[str, Any]], capture: bool) -> Capture | None:
+    """One eval pass; with ``capture`` the default estimator runs and is reduced at the end."""
+    with torch.no_grad():
+        if not capture:
+            for batch in batches:
+                model(**batch)
+            return None
+        with miub.capture(model) as cap:
+            for batch in batches:
+                model(**batch)
+        cap.result()
+        return cap
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure_time(model: nn.Module, batches: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+    """Alternate plain and captured passes (order flipped each round); medians and ratio."""
+    eval_pass(model, batches[:1], capture=False)
+    eval_pass(model, batches[:1], capture=True)
+    plain: list[float] = []
+    captured: list[float] = []
+    for round_index in range(repeats):
+        order = (False, True) if round_index % 2 == 0 else (True, False)
+        for capture in order:
+            seconds = timed(lambda capture=capture: eval_pass(model, batches, capture))
+            (captured if capture else plain).append(seconds)
+    return {
+        "plain_s": statistics.median(plain),
+        "capture_s": statistics.median(captured),
+        "time_ratio": statistics.median(captured) / statistics.median(plain),
+        "paired_ratios": [c / p for c, p in zip(captured, plain, strict=True)],
+    }
+
+
+def _rss_kib(field: str) -> int:
+    for line in _STATUS.read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in {_STATUS}")
+
+
+def _state_bytes(obj: Any, depth: int = 0) -> int:
+    """Bytes of the tensors reachable from an estimator's attributes (two levels deep)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if depth > 2 or not hasattr(obj, "__dict__"):
+        return 0
+    return sum(_state_bytes(value, depth + 1) for value in vars(obj).values())
+
+
+def measure_memory(model: nn.Module, batches: list[dict[str, Any]]) -> dict[str, Any]:
+    """Peak RSS (KiB) of a capture pass over ``batches`` and over 10× as many."""
+    out: dict[str, Any] = {"unit": "KiB", "method": "VmHWM after clear_refs=5 (peak RSS)"}
+    for label, factor in (("1x", 1), ("10x", 10)):
+        gc.collect()
+        before = _rss_kib("VmRSS")
+        _CLEAR_REFS.write_text("5")
+        cap = eval_pass(model, batches * factor, capture=True)
+        peak = _rss_kib("VmHWM")
+        assert cap is not None
+        out[label] = {
+            "tokens": cap.n_tokens_,
+            "peak_rss": peak,
+            "peak_above_start": peak - before,
+            "estimator_state_bytes": sum(
+                _state_bytes(estimator) for tap in cap.taps_ for estimator in tap.estimators
+            ),
+        }
+    out["growth"] = out["10x"]["peak_rss"] / out["1x"]["peak_rss"] - 1
+    out["growth_above_start"] = out["10x"]["peak_above_start"] / out["1x"]["peak_above_start"] - 1
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[1024, 2048])
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument("--vocab", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--batches", type=int, default=2, help="forwards per eval pass")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds of (plain, captured)")
+    parser.add_argument("--memory-hidden", type=int, nargs="*", default=[1024])
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    report: dict[str, Any] = {
+        "setup": {**vars(args), "torch_threads": torch.get_num_threads(), "device": "cpu"},
+        "results": {},
+    }
+    for hidden in args.hidden:
+        model = build_model(hidden, args.layers, args.rank, args.vocab)
+        batches = make_batches(args.batches, args.batch_size, args.seq_len, args.vocab)
+        entry: dict[str, Any] = measure_time(model, batches, args.repeats)
+        if hidden in args.memory_hidden:
+            entry["memory"] = measure_memory(model, batches[:1])
+        report["results"][str(hidden)] = entry
+        del model
+        gc.collect()
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""``miub zoo``: list, verify and (re)build the built-in base models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from miub.cli.main import app
+
+zoo_app = typer.Typer(help="The built-in tiny Llama base models.", no_args_is_help=True)
+app.add_typer(zoo_app, name="zoo")
+
+
+@zoo_app.command("list")
+def list_models() -> None:
+    """Show the zoo models with sizes, pretraining and zero-shot accuracy."""
+    from miub import zoo
+
+    data = zoo.manifest()
+    table = Table(title="miub zoo")
+    for column in ("name", "params", "non-emb", "tokens", "final loss", "time s", "recall", "cloze"):
+        table.add_column(column, justify="left" if column == "name" else "right")
+    for name in zoo.names():
+        entry = data["models"][name]
+        shots = entry.get("zero_shot", {})
+        table.add_row(
+            name,
+            f"{entry['parameters']:,}",
+            f"{entry['non_embedding_parameters']:,}",
+            f"{entry['pretraining_tokens']:,}",
+            f"{entry['final_loss']:.3f}",
+            f"{entry['wall_seconds']:.0f}",
+            f"{shots.get('recall_acc', float('nan')):.3f}",
+            f"{shots.get('cloze_acc', float('nan')):.3f}",
+        )
+    Console().print(table)
+
+
+@zoo_app.command("verify")
+def verify() -> None:
+    """Check every shipped file against the manifest's sha256 (exit 2 on any mismatch)."""
+    from miub import zoo
+
+    problems = zoo.verify()
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        raise typer.Exit(2)
+    typer.echo(f"ok: {len(zoo.names())} models, all hashes match")
+
+
+@zoo_app.command("build")
+def build(
+    out: Path | None = typer.Option(None, help="Output folder (default: the package's assets)."),
+    seed: int = typer.Option(0, help="Seed of initialisation and data order."),
+    steps: int = typer.Option(500, help="Optimizer steps per model."),
+    batch_size: int = typer.Option(16, help="Sequences per step."),
+    seq_len: int = typer.Option(128, help="Tokens per sequence."),
+    sizes: str = typer.Option("", help="Comma-separated model names to build (default: all)."),
+    threads: int = typer.Option(1, help="torch CPU threads (1 is fastest on a shared machine)."),
+) -> None:
+    """Pretrain the zoo from scratch: corpus, tokenizer, every size, manifest."""
+    import torch
+
+    from miub.errors import MiubUserError
+    from miub.zoo.build import build_zoo
+    from miub.zoo.pretrain import PretrainSettings
+    from miub.zoo.registry import assets_dir
+    from miub.zoo.specs import MODEL_SPECS
+
+    torch.set_num_threads(threads)
+    wanted = [s for s in sizes.split(",") if s]
+    specs = [s for s in MODEL_SPECS if not wanted or s.name in wanted]
+    unknown = set(wanted) - {s.name for s in MODEL_SPECS}
+    if unknown:
+        valid = ", ".join(s.name for s in MODEL_SPECS)
+        raise MiubUserError(f"unknown sizes {sorted(unknown)}; valid: {valid}")
+    settings = PretrainSettings(steps=steps, batch_size=batch_size, seq_len=seq_len, seed=seed)
+    console = Console()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        bars = {s.name: progress.add_task(s.name, total=steps, loss=float("nan")) for s in specs}
+
+        def on_step(name: str, step: int, loss: float) -> None:
+            progress.update(bars[name], completed=step + 1, loss=loss)
+
+        manifest = build_zoo(out or assets_dir(), specs, settings, on_step=on_step,
+                             log=progress.console.print)
+    total = manifest["pretraining"]["total_wall_seconds"]
+    console.print(f"built {len(specs)} models in {total:.0f} s of pretraining")

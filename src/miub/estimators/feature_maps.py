@@ -1,0 +1,121 @@
+"""Feature maps: from a module's d output features to a fixed alphabet of k features.
+
+The matrix estimators (``js-mi``, ``mi``, ``dpi``, ``linear-cka``) need both branches expressed
+over the *same* small alphabet, so their state is k x k rather than d x d (METHOD.md §3.1).
+A feature map is built lazily on the first batch (it needs d, and ``topk`` needs the data), then
+frozen, so every later batch is mapped identically and results are streaming-consistent.
+
+- ``projection`` (default): ``z = x R`` with ``R ~ N(0, 1/d)``, ``(d, k)``, drawn from a CPU
+  ``torch.Generator`` seeded with ``seed`` (so identical on every device and run). The ``1/d``
+  variance keeps each projected feature on the scale of one raw feature (its variance is the
+  mean squared feature of ``x``), so ``tau`` means the same thing as for the raw features.
+- ``topk``: the k features of the base branch with the largest mean ``|o|`` on the first batch.
+- ``identity``: the raw d features (k is ignored); only for d <= ``MAX_IDENTITY_DIM`` because the
+  matrix state grows as d^2.
+
+:func:`to_log_probs` turns mapped logits into per-token log-distributions (``log_softmax``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+FEATURE_MAPS = ("projection", "topk", "identity")
+MAX_IDENTITY_DIM = 1024
+_VAR_EPS = 1e-30  # tiny: only keeps a constant (e.g. all-zero) vector at 0
+
+
+class FeatureMap:
+    """A frozen linear map ``(T, d) -> (T, k)`` chosen on the first base batch.
+
+    Args:
+        kind: ``"projection"``, ``"topk"`` or ``"identity"``.
+        k: number of output features (ignored for ``identity``).
+        seed: seed of the Gaussian projection (``projection`` only).
+    """
+
+    def __init__(self, kind: str, k: int, seed: int) -> None:
+        if kind not in FEATURE_MAPS:
+            raise ValueError(
+                f"unknown feature_map {kind!r}; choose one of {', '.join(FEATURE_MAPS)}"
+            )
+        if kind != "identity" and k < 2:
+            raise ValueError(f"k must be >= 2 (got {k})")
+        self.kind = kind
+        self.k = k
+        self.seed = seed
+        self.matrix_: torch.Tensor | None = None  # (d, k) for projection
+        self.indices_: torch.Tensor | None = None  # (k,) for topk
+        self.dim_: int | None = None
+
+    @property
+    def fitted(self) -> bool:
+        return self.dim_ is not None
+
+    @property
+    def out_features(self) -> int:
+        """Number of output features (d for identity, k otherwise); needs a fitted map."""
+        if self.dim_ is None:
+            raise RuntimeError("feature map not fitted yet")
+        return self.dim_ if self.kind == "identity" else self.k
+
+    def fit(self, base: torch.Tensor) -> None:
+        """Choose the map from the first base batch ``(T, d)``; no host synchronisation."""
+        d = base.shape[-1]
+        if self.kind == "identity":
+            if d > MAX_IDENTITY_DIM:
+                raise ValueError(
+                    f"feature_map='identity' keeps d x d state and is allowed only for "
+                    f"d <= {MAX_IDENTITY_DIM} (got d={d}); use feature_map='projection' or 'topk' "
+                    f"with k features"
+                )
+        elif self.k > d and self.kind == "topk":
+            raise ValueError(f"feature_map='topk' needs k <= d (got k={self.k}, d={d})")
+        if self.kind == "projection":
+            generator = torch.Generator(device="cpu").manual_seed(self.seed)
+            matrix = torch.randn(d, self.k, generator=generator, dtype=torch.float32)
+            self.matrix_ = (matrix / math.sqrt(d)).to(base.device)  # (d, k)
+        elif self.kind == "topk":
+            mean_abs = base.abs().mean(dim=0)  # (d,)
+            self.indices_ = torch.topk(mean_abs, self.k).indices.sort().values  # (k,)
+        self.dim_ = d
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(T, d)`` to ``(T, k)`` (``(T, d)`` for identity)."""
+        if x.shape[-1] != self.dim_:
+            raise ValueError(f"feature dimension changed: fitted on d={self.dim_}, got {x.shape}")
+        if self.matrix_ is not None:
+            return x @ self.matrix_
+        if self.indices_ is not None:
+            return x.index_select(-1, self.indices_)
+        return x
+
+    def describe(self) -> dict[str, object]:
+        return {"feature_map": self.kind, "k": self.k, "seed": self.seed}
+
+
+def to_log_probs(logits: torch.Tensor, tau: float, standardize: bool) -> torch.Tensor:
+    """Per-token log-distributions ``log softmax(z_t / tau)`` over the last dimension.
+
+    With ``standardize`` the logits of each token are first z-scored across the features,
+    ``z_t <- (z_t - mean(z_t)) / std(z_t)`` (population std; a constant vector maps to 0, i.e.
+    the uniform distribution). This removes the overall scale of a branch, so a LoRA branch
+    whose output is small but structured is not read as uniform (≈ independent) by scale
+    alone; ``tau`` then sets the sharpness in units of standard deviations.
+
+    Args:
+        logits: ``(T, k)`` mapped features.
+        tau: softmax temperature, > 0.
+        standardize: z-score each token's logits before the softmax.
+
+    Returns:
+        ``(T, k)`` log-probabilities.
+    """
+    if standardize:
+        # layer_norm without affine = (z - mean) / sqrt(var + eps): one fused kernel.
+        logits = torch.nn.functional.layer_norm(logits, logits.shape[-1:], eps=_VAR_EPS)
+    if tau != 1.0:
+        logits = logits / tau
+    return torch.log_softmax(logits, dim=-1)

@@ -1,0 +1,187 @@
+"""Estimator registry: find an estimator by name, build it, or run it once on tensors.
+
+Every estimator is registered with a one-line formula, its orientation under the paper's
+reading (lower MIUB = less reliance on the base = better), and its units::
+
+    >>> [spec.name for spec in list_estimators()]
+    ['js-mi', 'mi', 'dpi', 'token-jsd', 'miub-token', 'norm-ratio', 'cosine', 'linear-cka']
+    >>> r = estimate("js-mi", base, lora, mask=None, k=64, tau=1.0)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from miub.estimators.cka import LinearCKA
+from miub.estimators.joint import DataProcessingBound, JSMutualInformation, PluginMutualInformation
+from miub.estimators.token import Cosine, MiubToken, NormRatio, TokenJSD
+from miub.interface import EstimateResult, StreamingEstimator
+
+DEFAULT_ESTIMATOR = "js-mi"
+
+Orientation = Literal["lower_is_better", "higher_is_better", "none"]
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    """A registered estimator.
+
+    Attributes:
+        name: registry name, e.g. ``"js-mi"``.
+        formula: one-line definition (see the module docstrings for the full one).
+        orientation: ``"lower_is_better"``, ``"higher_is_better"`` or ``"none"``.
+        units: ``"nats"`` or the unit of a unitless baseline.
+        factory: builds a fresh estimator from keyword parameters.
+    """
+
+    name: str
+    formula: str
+    orientation: Orientation
+    units: str
+    factory: Callable[..., StreamingEstimator] = field(repr=False, compare=False)
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Parameter names and default values accepted by :attr:`factory`."""
+        signature = inspect.signature(self.factory)
+        return {name: p.default for name, p in signature.parameters.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "formula": self.formula,
+            "orientation": self.orientation,
+            "units": self.units,
+            "params": self.defaults,
+        }
+
+    def __str__(self) -> str:
+        return f"{self.name:<11} [{self.units}, {self.orientation}]  {self.formula}"
+
+
+_SPECS = [
+    EstimatorSpec(
+        "js-mi",
+        "JSD(P_IJ || P_I x P_J), P(i,j) = mean_t p_t(i) q_t(j), p/q = softmax of k mapped features",
+        "lower_is_better",
+        "nats",
+        JSMutualInformation,
+    ),
+    EstimatorSpec(
+        "mi",
+        "KL(P_IJ || P_I x P_J): plug-in I(I;J) of the js-mi feature joint",
+        "lower_is_better",
+        "nats",
+        PluginMutualInformation,
+    ),
+    EstimatorSpec(
+        "dpi",
+        "min(I(I;T), I(J;T)), I(J;T) = H(mean_t q_t) - mean_t H(q_t); upper bound on mi",
+        "lower_is_better",
+        "nats",
+        DataProcessingBound,
+    ),
+    EstimatorSpec(
+        "token-jsd",
+        "mean_t JSD(softmax(o_t/tau) || softmax(l_t/tau)) over d (or top_k) features",
+        "higher_is_better",
+        "nats",
+        TokenJSD,
+    ),
+    EstimatorSpec(
+        "miub-token",
+        "ln 2 - token-jsd",
+        "lower_is_better",
+        "nats",
+        MiubToken,
+    ),
+    EstimatorSpec("norm-ratio", "mean_t ||l_t|| / ||o_t||", "none", "ratio", NormRatio),
+    EstimatorSpec("cosine", "mean_t cos(o_t, l_t)", "none", "cosine", Cosine),
+    EstimatorSpec(
+        "linear-cka",
+        "||C_XY||_F^2 / (||C_XX||_F ||C_YY||_F) of the mapped outputs X = O R, Y = L R",
+        "none",
+        "unitless",
+        LinearCKA,
+    ),
+]
+_REGISTRY = {spec.name: spec for spec in _SPECS}
+
+
+def list_estimators() -> list[EstimatorSpec]:
+    """All registered estimators, default first; ``print(*list_estimators(), sep="\\n")``."""
+    return list(_SPECS)
+
+
+def get_spec(name: str) -> EstimatorSpec:
+    """The spec registered under ``name``; ValueError naming the valid choices otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown estimator {name!r}; choose one of {', '.join(_REGISTRY)}"
+        ) from None
+
+
+def make_estimator(name: str, **params: Any) -> StreamingEstimator:
+    """A fresh streaming estimator ``name`` built with ``params`` (unknown ones: ValueError)."""
+    spec = get_spec(name)
+    valid = spec.defaults
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"estimator {name!r} got unknown parameter(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(valid) or '(none)'}"
+        )
+    return spec.factory(**params)
+
+
+def _flatten_tokens(x: torch.Tensor, mask: torch.Tensor | None, what: str) -> torch.Tensor:
+    """``(T, d)`` or ``(B, T, d)`` plus a ``(T,)`` / ``(B, T)`` mask -> float32 ``(N, d)``."""
+    if not torch.is_floating_point(x):
+        raise ValueError(f"{what} must be a floating-point tensor (got {x.dtype})")
+    if x.dim() not in (2, 3):
+        raise ValueError(f"{what} must have shape (T, d) or (B, T, d) (got {tuple(x.shape)})")
+    x = x.float()
+    if mask is not None:
+        if tuple(mask.shape) != tuple(x.shape[:-1]):
+            raise ValueError(
+                f"mask shape {tuple(mask.shape)} does not match {what} tokens {tuple(x.shape[:-1])}"
+            )
+        x = x[mask.to(device=x.device, dtype=torch.bool)]
+    return x.reshape(-1, x.shape[-1])  # (N, d)
+
+
+def estimate(
+    name: str,
+    base: torch.Tensor,
+    lora: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    **params: Any,
+) -> EstimateResult:
+    """Run estimator ``name`` once on all real tokens of ``base`` and ``lora``.
+
+    Args:
+        name: registry name (see :func:`list_estimators`).
+        base: base-branch outputs ``o``, ``(T, d)`` or ``(B, T, d)``, any float dtype.
+        lora: LoRA-branch outputs ``l``, same shape.
+        mask: ``(T,)`` or ``(B, T)``, bool or 0/1 int, true for real (non-padding) tokens.
+        **params: estimator parameters (``k``, ``tau``, ``feature_map``, ``seed``, ...).
+
+    Returns:
+        The :class:`~miub.interface.EstimateResult` (nats unless ``units`` says otherwise).
+    """
+    estimator = make_estimator(name, **params)
+    if base.shape != lora.shape:
+        raise ValueError(f"base {tuple(base.shape)} and lora {tuple(lora.shape)} differ in shape")
+    base_tokens = _flatten_tokens(base, mask, "base")  # (N, d)
+    lora_tokens = _flatten_tokens(lora, mask, "lora")  # (N, d)
+    if base_tokens.shape[0] == 0:
+        raise ValueError("no real tokens to estimate on (empty input or all-false mask)")
+    estimator.update(base_tokens, lora_tokens)
+    return estimator.result()

@@ -1,0 +1,7 @@
+"""External metrics: multiple-choice ACC (lm-evaluation-harness scoring), CE and PPL."""
+
+from miub.evaluation.encoding import encode_pair
+from miub.evaluation.language_modeling import evaluate_language_modeling
+from miub.evaluation.multiple_choice import evaluate_multiple_choice, mean_stderr
+
+__all__ = ["encode_pair", "evaluate_language_modeling", "evaluate_multiple_choice", "mean_stderr"]

@@ -1,0 +1,218 @@
+"""Load a causal LM and its tokenizer from a model spec, and a peft adapter onto it.
+
+A model spec is one of
+
+* ``zoo:NAME``   — a built-in base model (:func:`miub.zoo.load`),
+* a local directory holding a ``from_pretrained`` checkpoint,
+* a Hugging Face hub id (resolved from the local cache when offline).
+
+Every failure the user can fix is a one-line :class:`~miub.errors.MiubUserError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from miub.errors import MiubUserError
+
+ZOO_PREFIX = "zoo:"
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """``"float32" | "bfloat16" | "float16"`` (or a ``torch.dtype``) → ``torch.dtype``."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _DTYPES:
+        raise MiubUserError(f"unknown dtype {dtype!r}; use one of {', '.join(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → ``cuda`` if available, else ``mps`` if available, else ``cpu``.
+
+    Explicit devices (``"cpu"``, ``"cuda"``, ``"cuda:1"``) are checked for availability.
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise MiubUserError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise MiubUserError(
+            f"device {device!r} requested but CUDA is not available; use --device cpu"
+        )
+    return resolved
+
+
+def ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """Give the tokenizer a pad token if it has none (unk, else eos, else a new ``<|pad|>``).
+
+    Same order as lm-evaluation-harness's ``configure_pad_token``. Padding never changes a
+    score here: padded positions are masked out of every loss and log-likelihood.
+    """
+    if tokenizer.pad_token_id is not None:
+        return tokenizer
+    if tokenizer.unk_token is not None:
+        tokenizer.pad_token = tokenizer.unk_token
+    elif tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    else:
+        tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+    return tokenizer
+
+
+def load_model_and_tokenizer(
+    spec: str,
+    *,
+    dtype: str | torch.dtype = "float32",
+    device: str | torch.device = "auto",
+    device_map: str | dict[str, Any] | None = None,
+    trust_remote_code: bool = False,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load ``(model, tokenizer)`` from ``zoo:NAME``, a local directory or a hub id.
+
+    The model is put in eval mode on ``device`` (ignored when ``device_map`` is given, which
+    is handed to ``from_pretrained`` for multi-device placement) with weights in ``dtype``.
+    safetensors weights are preferred; remote code runs only if ``trust_remote_code``.
+    """
+    torch_dtype = resolve_dtype(dtype)
+    if spec.startswith(ZOO_PREFIX):
+        model, tokenizer = _load_from_zoo(spec[len(ZOO_PREFIX) :])
+        torch.nn.Module.to(model, dtype=torch_dtype)
+    else:
+        model, tokenizer = _load_pretrained(spec, torch_dtype, device_map, trust_remote_code)
+    if device_map is None:
+        torch.nn.Module.to(model, resolve_device(device))  # in place
+    model.eval()
+    return model, ensure_pad_token(tokenizer)
+
+
+def _load_from_zoo(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    try:
+        from miub import zoo
+    except ImportError:  # the zoo is built by a separate part of the project
+        raise MiubUserError("the model zoo is not available in this installation") from None
+    if name not in zoo.names():
+        raise MiubUserError(f"unknown zoo model {name!r}; available: {', '.join(zoo.names())}")
+    model, tokenizer = zoo.load(name)
+    return model, tokenizer
+
+
+def _load_pretrained(
+    spec: str,
+    torch_dtype: torch.dtype,
+    device_map: str | dict[str, Any] | None,
+    trust_remote_code: bool,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    path = Path(spec).expanduser()
+    looks_local = spec.startswith((".", "/", "~")) or path.exists()
+    if looks_local and not path.is_dir():
+        raise MiubUserError(
+            f"model directory {spec} does not exist; pass zoo:NAME, a dir or a hub id"
+        )
+    if looks_local and not (path / "config.json").is_file():
+        raise MiubUserError(
+            f"model {spec!r} not found: {path} has no config.json; pass a save_pretrained dir"
+        )
+    source = str(path) if looks_local else spec
+    try:
+        model = _from_pretrained(source, torch_dtype, device_map, trust_remote_code)
+    except OSError as error:
+        raise MiubUserError(
+            f"model {spec!r} not found locally ({_first_line(error)}); "
+            "download it first or pass a local dir"
+        ) from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise MiubUserError(
+            f"no usable tokenizer for model {spec!r} ({_first_line(error)}); "
+            "save the tokenizer next to the model"
+        ) from None
+    return model, tokenizer
+
+
+def _from_pretrained(
+    source: str,
+    torch_dtype: torch.dtype,
+    device_map: str | dict[str, Any] | None,
+    trust_remote_code: bool,
+) -> PreTrainedModel:
+    kwargs: dict[str, Any] = {
+        "dtype": torch_dtype,
+        "device_map": device_map,
+        "trust_remote_code": trust_remote_code,
+    }
+    try:
+        return AutoModelForCausalLM.from_pretrained(source, use_safetensors=True, **kwargs)
+    except OSError:
+        # Older checkpoints ship only pytorch_model.bin; fall back to it.
+        return AutoModelForCausalLM.from_pretrained(source, **kwargs)
+
+
+def load_adapter(
+    model: PreTrainedModel, adapter_dir: str | Path, *, trainable: bool = False
+) -> Any:
+    """Wrap ``model`` with the peft adapter saved in ``adapter_dir`` (``save_pretrained`` output).
+
+    Returns the ``peft.PeftModel`` (in eval mode unless ``trainable``).
+    """
+    from peft import PeftModel
+
+    path = Path(adapter_dir).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        raise MiubUserError(
+            f"adapter directory {adapter_dir} has no adapter_config.json; pass a peft save_pretrained dir"
+        )
+    peft_model = PeftModel.from_pretrained(model, str(path), is_trainable=trainable)
+    if not trainable:
+        peft_model.eval()
+    return peft_model
+
+
+def count_parameters(model: torch.nn.Module) -> dict[str, int]:
+    """Parameter counts of a base model: ``total`` and ``non_embedding``.
+
+    ``non_embedding`` excludes the input embedding and (if untied) the output embedding
+    (LM head), the convention of Kaplan et al. (2020) for the N axis of scaling laws.
+    Shared (tied) tensors are counted once.
+    """
+    seen: set[int] = set()
+    total = 0
+    for parameter in model.parameters():
+        if id(parameter) not in seen:
+            seen.add(id(parameter))
+            total += parameter.numel()
+    embedding = 0
+    embedding_ids: set[int] = set()
+    modules: list[Any] = [
+        getattr(model, getter)()
+        for getter in ("get_input_embeddings", "get_output_embeddings")
+        if callable(getattr(model, getter, None))
+    ]
+    for module in modules:
+        if module is None:
+            continue
+        for parameter in module.parameters():
+            if id(parameter) not in embedding_ids:
+                embedding_ids.add(id(parameter))
+                embedding += parameter.numel()
+    return {"total": total, "non_embedding": total - embedding}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__

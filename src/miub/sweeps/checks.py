@@ -1,0 +1,154 @@
+"""Checks of a study against this installation: models, tasks, estimators, ranks.
+
+:func:`check_study` raises one :class:`~miub.errors.MiubUserError` naming every problem
+(unknown zoo model, missing model directory, unknown task or estimator, a rank larger than the
+smallest dimension of a LoRA target module) and returns warnings for what cannot be checked
+here (a Hugging Face id that is not in the local cache). Model shapes come from the model's
+``config.json`` (zoo models: the shipped file, else the zoo's spec); no weights are loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from miub.errors import MiubUserError
+from miub.sweeps.grid import grid_points
+from miub.sweeps.study import Study
+
+ZOO_PREFIX = "zoo:"
+
+
+def check_study(study: Study) -> list[str]:
+    """Raise a MiubUserError listing every problem; return warnings (possibly empty)."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    shapes: dict[str, dict[str, Any]] = {}
+    for index, model in enumerate(study.grid.models):
+        try:
+            config = read_model_config(model)
+        except LookupError as error:
+            problems.append(f"grid.models[{index}]: {error}")
+            continue
+        if config is None:
+            warnings.append(
+                f"model {model!r} is not in the local Hugging Face cache; rank limits unchecked"
+            )
+        else:
+            shapes[model] = config
+    problems += _check_names("grid.tasks", study.grid.tasks, _task_names())
+    problems += _check_names("estimators", study.estimators, _estimator_names())
+    problems += _check_ranks(study, shapes)
+    if problems:
+        raise MiubUserError("; ".join(problems))
+    return warnings
+
+
+def read_model_config(spec: str) -> dict[str, Any] | None:
+    """The ``config.json`` of ``zoo:NAME``, a model dir or a cached hub id; None if the hub id
+    is not cached. LookupError (with the reason) for unknown zoo names and missing dirs."""
+    if spec.startswith(ZOO_PREFIX):
+        return _zoo_config(spec[len(ZOO_PREFIX) :])
+    path = Path(spec).expanduser()
+    if spec.startswith((".", "/", "~")) or path.exists():
+        if not (path / "config.json").is_file():
+            raise LookupError(f"{spec} is not a model directory (no config.json)")
+        return _read_json(path / "config.json")
+    if "/" not in spec and spec in _zoo_names():
+        raise LookupError(f"{spec!r} is a zoo model; write zoo:{spec}")
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    cached = try_to_load_from_cache(spec, "config.json")
+    return _read_json(Path(cached)) if isinstance(cached, str) else None
+
+
+def max_lora_rank(config: dict[str, Any], target_modules: list[str]) -> tuple[int, str] | None:
+    """``(dimension, module)``: the smallest ``min(in, out)`` over the targeted Llama-style
+    modules (a LoRA rank above it adds nothing), or None if the config has no sizes."""
+    hidden = config.get("hidden_size") or config.get("n_embd") or config.get("d_model")
+    if not hidden:
+        return None
+    inner = config.get("intermediate_size") or config.get("n_inner") or 4 * hidden
+    heads = config.get("num_attention_heads") or 1
+    kv_heads = config.get("num_key_value_heads") or heads
+    head_dim = config.get("head_dim") or hidden // heads
+    shapes = {  # (in, out) of each Linear
+        "q_proj": (hidden, heads * head_dim),
+        "k_proj": (hidden, kv_heads * head_dim),
+        "v_proj": (hidden, kv_heads * head_dim),
+        "o_proj": (heads * head_dim, hidden),
+        "gate_proj": (hidden, inner),
+        "up_proj": (hidden, inner),
+        "down_proj": (inner, hidden),
+    }
+    known = [(min(shapes[name]), name) for name in target_modules if name in shapes]
+    return min(known) if known else (min(hidden, inner), "hidden/intermediate size")
+
+
+def _check_ranks(study: Study, shapes: dict[str, dict[str, Any]]) -> list[str]:
+    problems = []
+    pairs = sorted({(model, rank) for model, _, rank, _, _ in grid_points(study)})
+    for model, rank in pairs:
+        limit = max_lora_rank(shapes[model], study.lora.target_modules) if model in shapes else None
+        if limit is not None and rank > limit[0]:
+            problems.append(
+                f"grid.ranks: rank {rank} exceeds {limit[0]}, the smallest LoRA target"
+                f" dimension of {model} ({limit[1]})"
+            )
+    return problems
+
+
+def _check_names(key: str, values: list[str], known: list[str] | None) -> list[str]:
+    if known is None:  # that part of miub is not installed: nothing to check against
+        return []
+    return [
+        f"{key}[{index}]: unknown name {value!r} (known: {', '.join(known)})"
+        for index, value in enumerate(values)
+        if value not in known
+    ]
+
+
+def _zoo_config(name: str) -> dict[str, Any]:
+    try:
+        from miub import zoo
+
+        folder = zoo.path(name)  # MiubUserError: unknown name, or the zoo is not built
+    except (ImportError, MiubUserError) as error:
+        raise LookupError(str(error)) from None
+    if not (folder / "config.json").is_file():
+        raise LookupError(f"zoo model {name!r} has no config.json; run `miub zoo verify`")
+    return _read_json(folder / "config.json")
+
+
+def _zoo_names() -> list[str]:
+    try:
+        from miub import zoo
+
+        return list(zoo.names())
+    except (ImportError, MiubUserError):
+        return []
+
+
+def _task_names() -> list[str] | None:
+    try:
+        from miub import tasks
+
+        return list(tasks.names())
+    except (ImportError, AttributeError):
+        return None
+
+
+def _estimator_names() -> list[str] | None:
+    try:
+        from miub import estimators
+
+        return [spec.name for spec in estimators.list_estimators()]
+    except (ImportError, AttributeError):
+        return None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,145 @@
+"""``DIR/results.csv``: one row per finished run of the current study, in grid order.
+
+Columns, exactly: ``study, run_key, model, n_params, task, rank, data_size, seed, status, ce,
+ppl, acc, acc_norm``, then ``<estimator>, <estimator>_stderr`` for every MIUB estimator present
+in any run's metrics, then ``wall_s``. An estimator is a known MIUB estimator name
+(:data:`KNOWN_ESTIMATORS`, in that order) or any other metric reported with a ``_stderr``
+(sorted by name). Failed runs have empty metrics.
+
+Cost: rows are appended as runs finish (O(1) per run); the file is rewritten atomically
+(temp file + ``os.replace``) when a sweep starts, when a new estimator column appears, and
+when the sweep ends (then in grid order). A crash can leave a missing or torn last line;
+the next sweep rewrites the file from the store before running anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from miub.sweeps.store import FinishedRun
+
+BASE_COLUMNS = (
+    "study", "run_key", "model", "n_params", "task", "rank", "data_size", "seed", "status",
+    "ce", "ppl", "acc", "acc_norm",
+)  # fmt: skip
+EXTERNAL_METRICS = frozenset({"ce", "ppl", "acc", "acc_norm"})
+KNOWN_ESTIMATORS = (
+    "js_mi", "mi", "dpi", "token_jsd", "miub_token", "norm_ratio", "cosine", "linear_cka",
+)  # fmt: skip
+
+
+def estimators_in(metrics: dict[str, Any]) -> set[str]:
+    """The MIUB estimator names among a run's flat metrics."""
+    found = set()
+    for name, value in metrics.items():
+        if name in EXTERNAL_METRICS or name.endswith("_stderr") or isinstance(value, bool):
+            continue
+        is_number = isinstance(value, int | float)
+        if is_number and (name in KNOWN_ESTIMATORS or f"{name}_stderr" in metrics):
+            found.add(name)
+    return found
+
+
+def estimator_order(names: Iterable[str]) -> list[str]:
+    """Known estimators in their canonical order, then the others alphabetically."""
+    names = set(names)
+    known = [name for name in KNOWN_ESTIMATORS if name in names]
+    return known + sorted(names - set(KNOWN_ESTIMATORS))
+
+
+def csv_columns(estimators: Iterable[str]) -> list[str]:
+    """The full header for these estimators."""
+    columns = list(BASE_COLUMNS)
+    for name in estimator_order(estimators):
+        columns += [name, f"{name}_stderr"]
+    return [*columns, "wall_s"]
+
+
+def _parameter_count(result: dict[str, Any]) -> Any:
+    count = result.get("n_params")
+    if isinstance(count, dict):  # {"total": ..., "non_embedding": ...}
+        return count.get("total")
+    return count
+
+
+def csv_record(study: str, run: FinishedRun) -> dict[str, Any]:
+    """The CSV cells of one run, by column name (estimator columns from its metrics)."""
+    result = run.result or {}
+    metrics = result.get("metrics") or {}
+    record: dict[str, Any] = {
+        "study": study,
+        "run_key": run.key,
+        "model": run.model,
+        "n_params": _parameter_count(result),
+        "task": run.task,
+        "rank": run.rank,
+        "data_size": run.data_size,
+        "seed": run.seed,
+        "status": run.status,
+        "wall_s": run.wall_s,
+    }
+    for name in ("ce", "ppl", "acc", "acc_norm", *estimators_in(metrics)):
+        record[name] = metrics.get(name)
+        record[f"{name}_stderr"] = metrics.get(f"{name}_stderr")
+    return record
+
+
+class CsvExport:
+    """Keeps ``results.csv`` equal to the finished runs it has been given."""
+
+    def __init__(self, path: Path, study: str) -> None:
+        self.path = path
+        self.study = study
+        self._records: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._estimators: set[str] = set()
+        self._columns: list[str] = csv_columns(())
+
+    def add(self, run: FinishedRun) -> bool:
+        """Remember a finished run; True when it brought a new estimator column."""
+        record = csv_record(self.study, run)
+        self._records[run.key] = (run.position, record)
+        metrics = (run.result or {}).get("metrics") or {}
+        new = estimators_in(metrics) - self._estimators
+        if new:
+            self._estimators |= new
+            self._columns = csv_columns(self._estimators)
+        return bool(new)
+
+    def append(self, run: FinishedRun) -> None:
+        """Add one run and append its row (or rewrite the file if the columns changed)."""
+        if self.add(run) or not self.path.exists():
+            self.rewrite()
+            return
+        with self.path.open("a", newline="", encoding="utf-8") as handle:
+            handle.write(self._format([self._records[run.key][1]]))
+
+    def rewrite(self) -> None:
+        """Write the whole file atomically, rows in grid order."""
+        rows = [record for _, record in sorted(self._records.values(), key=lambda r: r[0])]
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        with temporary.open("w", newline="", encoding="utf-8") as handle:
+            handle.write(",".join(self._columns) + "\n")
+            handle.write(self._format(rows))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+
+    def _format(self, records: list[dict[str, Any]]) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for record in records:
+            writer.writerow(_cell(record.get(column)) for column in self._columns)
+        return buffer.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)  # shortest exact round-trip
+    return str(value)

@@ -1,0 +1,72 @@
+"""One run handed to an executor (:class:`RunJob`), what comes back (:class:`RunOutcome`), and
+the function every executor calls in its worker (:func:`execute_run`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from miub.sweeps.runners import Runner, resolve_runner
+from miub.training.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """A run to execute: key, config and its own output directory ``DIR/runs/<key>/``."""
+
+    key: str
+    config: TrainConfig
+    run_dir: Path
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """A finished run: ``status`` is ``done`` (with ``result``) or ``failed`` (with ``error``,
+    one line, and the full ``traceback``). ``wall_s``: seconds spent in the runner."""
+
+    key: str
+    status: str
+    result: dict[str, Any] | None
+    error: str | None
+    traceback: str | None
+    wall_s: float
+
+
+def failed_outcome(
+    key: str, error: str, wall_s: float = 0.0, trace: str | None = None
+) -> RunOutcome:
+    """A ``failed`` outcome for a run whose worker could not report one itself."""
+    return RunOutcome(key, "failed", None, error, trace or error, wall_s)
+
+
+def execute_run(runner: Runner | str, job: RunJob, num_threads: int) -> RunOutcome:
+    """Run ``job`` with ``runner`` (a function or ``module:function``) using ``num_threads``
+    CPU threads; any exception becomes a ``failed`` outcome instead of propagating."""
+    _limit_threads(num_threads)
+    start = time.perf_counter()
+    try:
+        function = resolve_runner(runner) if isinstance(runner, str) else runner
+        result = function(job.config, job.run_dir)
+        if not isinstance(result, dict):
+            raise TypeError(f"runner returned {type(result).__name__}, expected a dict")
+    except Exception as error:
+        lines = str(error).strip().splitlines()
+        message = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+        return RunOutcome(
+            job.key, "failed", None, message, traceback.format_exc(), time.perf_counter() - start
+        )
+    return RunOutcome(job.key, "done", result, None, None, time.perf_counter() - start)
+
+
+def _limit_threads(num_threads: int) -> None:
+    """Use the same number of CPU threads under every executor (same float reductions)."""
+    os.environ["OMP_NUM_THREADS"] = str(num_threads)  # read by torch on first import
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != num_threads:
+        torch.set_num_threads(num_threads)

@@ -1,0 +1,233 @@
+"""The results store of a sweep: ``DIR/runs.sqlite`` (SQLite in WAL mode, single writer).
+
+Tables::
+
+    meta(key PRIMARY KEY, value)                  schema_version, miub_version
+    studies(study_hash PRIMARY KEY, name, yaml, n_runs, first_used, last_used)
+    study_runs(study_hash, run_key, position)     which runs belong to which study, in order
+    runs(run_key PRIMARY KEY, status, model, task, rank, data_size, seed,
+         config, result, error, traceback, wall_s, attempts,
+         created_at, started_at, finished_at)
+
+``status`` is ``pending`` → ``running`` → ``done`` | ``failed``. ``config`` and ``result``
+are JSON (the run's :class:`~miub.training.config.TrainConfig` and the runner's result dict);
+``error`` is one line, ``traceback`` the full text. Each state change is one transaction, so a
+crash (kill -9) loses at most the runs in flight, which stay ``running`` and are re-run.
+A run belongs to every study that lists its exact config: results are keyed by config, never
+by study, so two studies sharing an out dir can never mix results of different configs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from miub.sweeps.grid import PlannedRun
+from miub.sweeps.outcome import RunOutcome
+
+SCHEMA_VERSION = "1"
+FINISHED = ("done", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    study_hash TEXT PRIMARY KEY, name TEXT NOT NULL, yaml TEXT NOT NULL, n_runs INTEGER NOT NULL,
+    first_used REAL NOT NULL, last_used REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS study_runs (
+    study_hash TEXT NOT NULL REFERENCES studies(study_hash), run_key TEXT NOT NULL,
+    position INTEGER NOT NULL, PRIMARY KEY (study_hash, run_key)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_key TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    model TEXT NOT NULL, task TEXT NOT NULL, rank INTEGER NOT NULL, data_size INTEGER NOT NULL,
+    seed INTEGER NOT NULL, config TEXT NOT NULL, result TEXT, error TEXT, traceback TEXT,
+    wall_s REAL, attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL, started_at REAL, finished_at REAL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A study registered in a store."""
+
+    study_hash: str
+    name: str
+    yaml: str
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A finished (done or failed) run as stored, ready for the CSV export."""
+
+    position: int
+    key: str
+    model: str
+    task: str
+    rank: int
+    data_size: int
+    seed: int
+    status: str
+    result: dict[str, Any] | None
+    wall_s: float | None
+
+
+class RunStore:
+    """Read/write access to ``runs.sqlite``. Timestamps are Unix seconds (UTC)."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        if read_only:
+            uri = f"file:{self.path}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            return
+        self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: every commit survives a process crash (kill -9); only an OS crash or
+        # power loss can drop the last commits, which are then simply re-run.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        with self.transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+            )
+        version = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if version[0] != SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path}: store schema {version[0]}, expected {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def current_study(self) -> StudyRecord | None:
+        """The study most recently run into this store, if any."""
+        row = self._db.execute(
+            "SELECT study_hash, name, yaml FROM studies ORDER BY last_used DESC, rowid DESC LIMIT 1"
+        ).fetchone()
+        return StudyRecord(*row) if row else None
+
+    def register_study(self, record: StudyRecord, runs: list[PlannedRun]) -> None:
+        """Make ``record`` the current study and add its runs (new ones as ``pending``)."""
+        now = time.time()
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO studies VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(study_hash) "
+                "DO UPDATE SET last_used = excluded.last_used",
+                (record.study_hash, record.name, record.yaml, len(runs), now, now),
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO study_runs VALUES (?, ?, ?)",
+                ((record.study_hash, run.key, run.position) for run in runs),
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO runs (run_key, status, model, task, rank, data_size, seed,"
+                " config, created_at) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        run.key,
+                        run.config.model,
+                        run.config.task,
+                        run.config.rank,
+                        run.config.data_size,
+                        run.config.seed,
+                        run.config.model_dump_json(),
+                        now,
+                    )
+                    for run in runs
+                ),
+            )
+
+    def statuses(self, study_hash: str) -> dict[str, str]:
+        """``run_key → status`` of every run of a study."""
+        rows = self._db.execute(
+            "SELECT r.run_key, r.status FROM study_runs s JOIN runs r USING (run_key) "
+            "WHERE s.study_hash = ?",
+            (study_hash,),
+        )
+        return dict(rows.fetchall())
+
+    def mark_running(self, key: str) -> None:
+        """Record that a run was handed to an executor."""
+        self._db.execute(
+            "UPDATE runs SET status='running', attempts=attempts+1, started_at=?, result=NULL,"
+            " error=NULL, traceback=NULL, wall_s=NULL, finished_at=NULL WHERE run_key=?",
+            (time.time(), key),
+        )
+
+    def record(self, outcome: RunOutcome, result_json: str | None) -> None:
+        """Store a finished run (one transaction)."""
+        self._db.execute(
+            "UPDATE runs SET status=?, result=?, error=?, traceback=?, wall_s=?, finished_at=?"
+            " WHERE run_key=?",
+            (
+                outcome.status,
+                result_json,
+                outcome.error,
+                outcome.traceback,
+                outcome.wall_s,
+                time.time(),
+                outcome.key,
+            ),
+        )
+
+    def finished_runs(self, study_hash: str, exclude: Iterable[str] = ()) -> list[FinishedRun]:
+        """The study's done/failed runs in grid order, except the keys in ``exclude``."""
+        skip = set(exclude)
+        rows = self._db.execute(
+            "SELECT s.position, r.run_key, r.model, r.task, r.rank, r.data_size, r.seed,"
+            " r.status, r.result, r.wall_s"
+            " FROM study_runs s JOIN runs r USING (run_key)"
+            " WHERE s.study_hash = ? AND r.status IN ('done', 'failed') ORDER BY s.position",
+            (study_hash,),
+        )
+        return [
+            FinishedRun(
+                position,
+                key,
+                model,
+                task,
+                rank,
+                data_size,
+                seed,
+                status,
+                json.loads(result) if result is not None else None,
+                wall_s,
+            )
+            for position, key, model, task, rank, data_size, seed, status, result, wall_s in rows
+            if key not in skip
+        ]
+
+    def run_row(self, key: str) -> dict[str, Any] | None:
+        """Every column of one run, or None."""
+        cursor = self._db.execute("SELECT * FROM runs WHERE run_key = ?", (key,))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([column[0] for column in cursor.description], row, strict=True))

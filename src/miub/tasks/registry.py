@@ -1,0 +1,29 @@
+"""The task registry: tasks found by name (``miub.tasks.get("recall", num_choices=4)``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from miub.errors import MiubUserError
+from miub.tasks.base import Task
+from miub.tasks.cloze import ClozeTask
+from miub.tasks.knowledge import ComposeTask, NovelTask, RecallTask
+
+TASKS: dict[str, type[Task]] = {
+    task.name: task for task in (RecallTask, NovelTask, ComposeTask, ClozeTask)
+}
+
+
+def names() -> list[str]:
+    """Registered task names."""
+    return list(TASKS)
+
+
+def get(name: str, **options: Any) -> Task:
+    """The task ``name`` built with ``options`` (e.g. ``num_choices``, ``complexity``)."""
+    if name not in TASKS:
+        raise MiubUserError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
+    try:
+        return TASKS[name](**options)
+    except TypeError as error:
+        raise MiubUserError(f"bad options for task {name!r}: {error}") from error

@@ -1,0 +1,173 @@
+"""Tiny random LoRA models (Llama, Phi-3, GPT-2, DoRA) and a recording estimator for capture tests.
+
+No downloads: every model is built from a small config. LoRA B matrices are random
+(``init_lora_weights=False``) so the LoRA branch is non-zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+from torch import nn
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    Phi3Config,
+    Phi3ForCausalLM,
+)
+
+from miub.interface import EstimateResult
+
+VOCAB = 97
+
+LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+PHI3_TARGETS = ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
+GPT2_TARGETS = ["c_attn", "c_proj", "c_fc"]
+
+
+def build_tiny_model(kind: str) -> nn.Module:
+    """A random 2-layer causal LM with LoRA (rank 4) on attention + FFN, float32, eval mode.
+
+    ``kind``: ``"llama"``, ``"phi3"``, ``"gpt2"`` or ``"llama-dora"``.
+    """
+    if kind in {"llama", "llama-dora"}:
+        base: nn.Module = LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=VOCAB,
+                hidden_size=32,
+                intermediate_size=48,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                max_position_embeddings=64,
+                pad_token_id=0,
+            )
+        )
+        lora = LoraConfig(
+            r=4,
+            lora_alpha=8,
+            target_modules=LLAMA_TARGETS,
+            init_lora_weights=False,
+            use_dora=kind == "llama-dora",
+        )
+    elif kind == "phi3":
+        base = Phi3ForCausalLM(
+            Phi3Config(
+                vocab_size=VOCAB,
+                hidden_size=32,
+                intermediate_size=48,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                max_position_embeddings=64,
+                pad_token_id=0,
+                bos_token_id=1,
+                eos_token_id=2,
+            )
+        )
+        lora = LoraConfig(r=4, lora_alpha=8, target_modules=PHI3_TARGETS, init_lora_weights=False)
+    elif kind == "gpt2":
+        base = GPT2LMHeadModel(
+            GPT2Config(
+                vocab_size=VOCAB,
+                n_embd=32,
+                n_layer=2,
+                n_head=4,
+                n_positions=64,
+                bos_token_id=1,
+                eos_token_id=2,
+            )
+        )
+        lora = LoraConfig(
+            r=4,
+            lora_alpha=8,
+            target_modules=GPT2_TARGETS,
+            fan_in_fan_out=True,
+            init_lora_weights=False,
+        )
+    else:
+        raise ValueError(kind)
+    model = get_peft_model(base, lora)
+    model.eval()
+    return model
+
+
+def padded_batch(lengths: list[int], seq_len: int = 12, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Right-padded random token batch: ``input_ids`` (B, T) and ``attention_mask`` (B, T)."""
+    generator = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(3, VOCAB, (len(lengths), seq_len), generator=generator)
+    attention_mask = torch.zeros(len(lengths), seq_len, dtype=torch.long)
+    for row, length in enumerate(lengths):
+        attention_mask[row, :length] = 1
+    input_ids = input_ids.masked_fill(attention_mask == 0, 0)
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+@dataclass
+class RecordingEstimator:
+    """Keeps every (base, lora) pair it is given; value = mean ‖l‖/‖o‖ over tokens (a real,
+    if memory-hungry, estimator used to check what capture hands over)."""
+
+    name: str = "recorder"
+    bases: list[torch.Tensor] = field(default_factory=list)
+    loras: list[torch.Tensor] = field(default_factory=list)
+
+    def update(self, base: torch.Tensor, lora: torch.Tensor) -> None:
+        assert base.dtype == torch.float32 and lora.dtype == torch.float32
+        assert base.dim() == 2 and base.shape == lora.shape
+        assert not base.requires_grad and not lora.requires_grad
+        self.bases.append(base.clone())
+        self.loras.append(lora.clone())
+
+    @property
+    def base(self) -> torch.Tensor:
+        return torch.cat(self.bases)  # (T, d)
+
+    @property
+    def lora(self) -> torch.Tensor:
+        return torch.cat(self.loras)  # (T, d)
+
+    def result(self) -> EstimateResult:
+        ratio = self.lora.norm(dim=1) / self.base.norm(dim=1)
+        n = int(ratio.shape[0])
+        return EstimateResult(
+            name=self.name,
+            value=float(ratio.mean()),
+            stderr=float(ratio.std() / n**0.5) if n > 1 else 0.0,
+            n_tokens=n,
+            params={"kind": "recorder"},
+            extras={"rows": float(n), "rows_stderr": 0.0},
+            units="ratio",
+        )
+
+
+@pytest.fixture
+def recorders() -> tuple[list[RecordingEstimator], Callable[[], RecordingEstimator]]:
+    """A factory for capture(estimators=[factory]) and the list of estimators it made, in
+    module order."""
+    made: list[RecordingEstimator] = []
+
+    def factory() -> RecordingEstimator:
+        estimator = RecordingEstimator()
+        made.append(estimator)
+        return estimator
+
+    return made, factory
+
+
+@pytest.fixture
+def make_model() -> Callable[[str], nn.Module]:
+    """``make_model(kind)`` → a tiny LoRA model, see :func:`build_tiny_model`."""
+    return build_tiny_model
+
+
+@pytest.fixture
+def make_batch() -> Callable[..., dict[str, torch.Tensor]]:
+    """``make_batch(lengths, seq_len=12, seed=0)`` → a right-padded batch."""
+    return padded_batch
