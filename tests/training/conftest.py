@@ -63,7 +63,9 @@ def make_config(model_dir: Path, **overrides: Any) -> TrainConfig:
         "learning_rate": 1e-2,
         "dropout": 0.0,
         "device": "cpu",
-        "eval": EvalConfig(eval_examples=32, ce_examples=32, batch_size=32, **eval_overrides),
+        "eval": EvalConfig(
+            **{"eval_examples": 32, "ce_examples": 32, "batch_size": 32, **eval_overrides}
+        ),
     }
     fields.update(overrides)
     return TrainConfig(**fields)

@@ -65,7 +65,9 @@ def test_same_config_and_seed_give_identical_metrics(
     second = run_training(config, None, progress=False, task=colour_task)
     assert first["metrics"] == second["metrics"]
     assert first["history"] == second["history"]
-    other_seed = run_training(config.model_copy(update={"seed": 1}), None, progress=False, task=colour_task)
+    other_seed = run_training(
+        config.model_copy(update={"seed": 1}), None, progress=False, task=colour_task
+    )
     assert other_seed["metrics"]["ce"] != first["metrics"]["ce"]
 
 

@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 
 
-def _register_commands() -> None:
+def register_commands() -> None:
     """Import command modules; each adds its commands to ``app``."""
     from importlib import import_module
 
@@ -29,8 +29,11 @@ def _register_commands() -> None:
         import_module(f"miub.cli.{module}")
 
 
+_register_commands = register_commands  # older name, kept for callers
+
+
 def main() -> None:
-    _register_commands()
+    register_commands()
     try:
         app()
     except MiubUserError as error:
@@ -39,4 +42,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run through the importable module so command modules share this very ``app``.
+    from miub.cli.main import main as _main
+
+    _main()

@@ -68,8 +68,8 @@ class RichProgress:
             self.progress.console.print(
                 f"[red]failed[/] {run.key} ({config.model}, {config.task}, r={config.rank},"
                 f" D={config.data_size}, seed={config.seed}): {outcome.error}",
-                markup=True,
                 highlight=False,
+                soft_wrap=True,
             )
         description = f"sweep {self.study}" + (
             f" [red]{self.failed} failed[/]" if self.failed else ""
@@ -107,7 +107,7 @@ def sweep(
         overrides["kind"] = executor
     settings = study.executor.model_copy(update=overrides)
     for warning in check_study(study):
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     if dry_run:
         _print_grid(study, out)
         return

@@ -22,7 +22,16 @@ def list_models() -> None:
 
     data = zoo.manifest()
     table = Table(title="miub zoo")
-    for column in ("name", "params", "non-emb", "tokens", "final loss", "time s", "recall", "cloze"):
+    for column in (
+        "name",
+        "params",
+        "non-emb",
+        "tokens",
+        "final loss",
+        "time s",
+        "recall",
+        "cloze",
+    ):
         table.add_column(column, justify="left" if column == "name" else "right")
     for name in zoo.names():
         entry = data["models"][name]
@@ -81,15 +90,21 @@ def build(
         raise MiubUserError(f"unknown sizes {sorted(unknown)}; valid: {valid}")
     settings = PretrainSettings(steps=steps, batch_size=batch_size, seq_len=seq_len, seed=seed)
     console = Console()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         bars = {s.name: progress.add_task(s.name, total=steps, loss=float("nan")) for s in specs}
 
         def on_step(name: str, step: int, loss: float) -> None:
             progress.update(bars[name], completed=step + 1, loss=loss)
 
-        manifest = build_zoo(out or assets_dir(), specs, settings, on_step=on_step,
-                             log=progress.console.print)
+        manifest = build_zoo(
+            out or assets_dir(), specs, settings, on_step=on_step, log=progress.console.print
+        )
     total = manifest["pretraining"]["total_wall_seconds"]
     console.print(f"built {len(specs)} models in {total:.0f} s of pretraining")

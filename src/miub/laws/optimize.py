@@ -136,9 +136,7 @@ def _projected_gradient(form: LawForm, theta: np.ndarray, gradient: np.ndarray) 
     return float(np.max(np.abs(g))) if g.size else 0.0
 
 
-def fit_loglinear(
-    logx: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
-) -> np.ndarray:
+def fit_loglinear(logx: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Least squares for ``y = a + Σ b_i log X_i`` (closed form), returns [a, b_1, …]."""
     design = np.column_stack([np.ones(len(y)), logx])
     w = np.ones(len(y)) if weights is None else weights

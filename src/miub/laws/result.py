@@ -66,7 +66,9 @@ class FitResult:
         logx = axis_logs(frame, self.columns)
         return self._predict_logx(self.theta_, logx)
 
-    def predict_band(self, frame: pd.DataFrame, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    def predict_band(
+        self, frame: pd.DataFrame, level: float = 0.95
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Bootstrap percentile band of ŷ at the rows of ``frame`` (NaN without a bootstrap)."""
         logx = axis_logs(frame, self.columns)
         if len(self.bootstrap_theta_) == 0:

@@ -25,11 +25,12 @@ def check_study(study: Study) -> list[str]:
     problems: list[str] = []
     warnings: list[str] = []
     shapes: dict[str, dict[str, Any]] = {}
+    model_problems: dict[str, list[str]] = {}  # message → keys (one line for a shared cause)
     for index, model in enumerate(study.grid.models):
         try:
             config = read_model_config(model)
         except LookupError as error:
-            problems.append(f"grid.models[{index}]: {error}")
+            model_problems.setdefault(str(error), []).append(f"grid.models[{index}]")
             continue
         if config is None:
             warnings.append(
@@ -37,6 +38,7 @@ def check_study(study: Study) -> list[str]:
             )
         else:
             shapes[model] = config
+    problems += [f"{', '.join(keys)}: {message}" for message, keys in model_problems.items()]
     problems += _check_names("grid.tasks", study.grid.tasks, _task_names())
     problems += _check_names("estimators", study.estimators, _estimator_names())
     problems += _check_ranks(study, shapes)

@@ -34,12 +34,16 @@ class Question:
         return {"context": self.context, "choices": list(self.choices), "label": self.label}
 
 
-def make_choices(answer: str, pool: tuple[str, ...], n_choices: int, key: str) -> tuple[tuple[str, ...], int]:
+def make_choices(
+    answer: str, pool: tuple[str, ...], n_choices: int, key: str
+) -> tuple[tuple[str, ...], int]:
     """``n_choices`` distinct options: the answer plus distractors from ``pool``, in an order
     fixed by ``key`` (so a question's choices do not depend on which split or seed asks)."""
     distractors = sorted(set(pool) - {answer})
     if n_choices - 1 > len(distractors):
-        raise MiubUserError(f"num_choices={n_choices} too large: only {len(distractors) + 1} values")
+        raise MiubUserError(
+            f"num_choices={n_choices} too large: only {len(distractors) + 1} values"
+        )
     rng = random.Random(key)
     options = [*rng.sample(distractors, n_choices - 1), answer]
     rng.shuffle(options)

@@ -35,7 +35,12 @@ def split_persons(world: World) -> dict[str, list[str]]:
 
 
 def one_hop_questions(
-    world: World, persons: dict[str, dict[str, str]], names: list[str], prompts: str, n_choices: int, tag: str
+    world: World,
+    persons: dict[str, dict[str, str]],
+    names: list[str],
+    prompts: str,
+    n_choices: int,
+    tag: str,
 ) -> list[Question]:
     """One question per (person, relation), worded with ``QUERIES[prompts]``."""
     questions = []
@@ -88,7 +93,9 @@ class ComposeTask(Task):
     name = "compose"
     description = "Multi-hop questions (person → city → country [→ realm]) on known persons."
 
-    def __init__(self, num_choices: int = 4, complexity: int = 2, world: World | None = None) -> None:
+    def __init__(
+        self, num_choices: int = 4, complexity: int = 2, world: World | None = None
+    ) -> None:
         super().__init__(num_choices)
         if complexity not in COMPOSE_QUERIES:
             raise MiubUserError(f"compose complexity (hops) must be 2 or 3, got {complexity}")

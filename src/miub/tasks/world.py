@@ -93,7 +93,9 @@ def _make_name(rng: random.Random) -> str:
     return (name + rng.choice(_CODAS)).capitalize()
 
 
-def _unique_names(rng: random.Random, count: int, taken: set[str], reserved: frozenset[str]) -> list[str]:
+def _unique_names(
+    rng: random.Random, count: int, taken: set[str], reserved: frozenset[str]
+) -> list[str]:
     names: list[str] = []
     while len(names) < count:
         name = _make_name(rng)

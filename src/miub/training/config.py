@@ -10,7 +10,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+DEFAULT_TARGET_MODULES = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+)
 
 
 class EvalConfig(BaseModel):
@@ -26,7 +34,9 @@ class EvalConfig(BaseModel):
     eval_examples: int = Field(200, ge=1, description="validation examples for ACC / MIUB")
     ce_examples: int = Field(200, ge=1, description="held-out examples for CE / PPL")
     batch_size: int = Field(16, ge=1)
-    interval_steps: int = Field(0, ge=0, description="evaluate every N steps during training; 0 = only at the end")
+    interval_steps: int = Field(
+        0, ge=0, description="evaluate every N steps during training; 0 = only at the end"
+    )
 
 
 class TrainConfig(BaseModel):

@@ -84,7 +84,11 @@ def build_zoo(
     models: dict[str, Any] = {}
     for spec in specs:
         config = llama_config(
-            spec, len(tokenizer), tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id
+            spec,
+            len(tokenizer),
+            tokenizer.pad_token_id,
+            tokenizer.bos_token_id,
+            tokenizer.eos_token_id,
         )
 
         def step_hook(step: int, loss: float, name: str = spec.name) -> None:
@@ -113,13 +117,13 @@ def build_zoo(
                 "n_cloze": len(cloze),
                 "scorer": "miub.zoo.scoring.multiple_choice_accuracy (acc, summed loglik)",
             },
-            "files": {
-                f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()
-            },
+            "files": {f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()},
         }
         models[spec.name] = entry
-        log(f"{spec.name}: {total} params, loss {entry['final_loss']}, "
-            f"{entry['wall_seconds']} s, zero-shot {entry['zero_shot']}")
+        log(
+            f"{spec.name}: {total} params, loss {entry['final_loss']}, "
+            f"{entry['wall_seconds']} s, zero-shot {entry['zero_shot']}"
+        )
 
     manifest = {
         "format": 1,

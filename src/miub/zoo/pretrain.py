@@ -47,7 +47,9 @@ class PretrainResult:
     tokens: int
 
 
-def llama_config(spec: ModelSpec, vocab_size: int, pad_id: int, bos_id: int, eos_id: int) -> LlamaConfig:
+def llama_config(
+    spec: ModelSpec, vocab_size: int, pad_id: int, bos_id: int, eos_id: int
+) -> LlamaConfig:
     """A plain Llama config for ``spec`` (tied embeddings, no biases, RoPE)."""
     return LlamaConfig(
         vocab_size=vocab_size,

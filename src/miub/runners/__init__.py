@@ -1,0 +1,1 @@
+"""Runners: explicit, top-to-bottom jobs (measure, demo) that the CLI calls."""

@@ -1,0 +1,109 @@
+"""`miub measure`: MIUB (every requested estimator), CE and PPL of a model + LoRA adapter on
+a data file, in one streaming pass with bounded memory.
+
+The texts are scored in chunks; CE is the token-weighted mean over chunks,
+``CE = sum_c CE_c * n_c / sum_c n_c`` (nats/token), ``PPL = exp(CE)``. The capture stays
+active over every chunk, so MIUB sees exactly the tokens CE is computed on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from miub.data_files import read_jsonl
+from miub.errors import MiubUserError
+from miub.provenance import provenance
+
+ProgressCallback = Callable[[int, int], None]  # (texts done, texts total)
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """What to measure. ``estimator_params`` go to every estimator that accepts them."""
+
+    model: str
+    data: Path
+    adapter: Path | None = None
+    estimators: Sequence[str] = ("js-mi",)
+    batch_size: int = 8
+    max_tokens: int | None = None
+    max_length: int = 512
+    dtype: str = "float32"
+    device: str = "auto"
+    estimator_params: dict[str, Any] = field(default_factory=dict)
+
+
+def select_token_budget(
+    token_counts: Sequence[int], max_tokens: int | None, max_length: int
+) -> int:
+    """Number of leading texts whose (truncated) tokens fit in ``max_tokens`` (at least one)."""
+    if max_tokens is None:
+        return len(token_counts)
+    total = 0
+    for index, count in enumerate(token_counts):
+        total += min(count, max_length)
+        if total >= max_tokens:
+            return index + 1
+    return len(token_counts)
+
+
+def run_measurement(
+    settings: MeasureSettings, on_progress: ProgressCallback | None = None
+) -> dict[str, Any]:
+    """Load the model (and adapter), stream the data through it under capture, return a
+    JSON-able result: ``overall`` / ``by_module_type`` / ``by_layer`` / ``modules`` MIUB,
+    ``ce``, ``ppl``, ``n_tokens``, the settings and provenance.
+    """
+    from miub.capture import capture
+    from miub.evaluation import evaluate_language_modeling
+    from miub.models.loading import load_adapter, load_model_and_tokenizer
+
+    if settings.batch_size < 1:
+        raise MiubUserError("--batch-size must be at least 1")
+    if settings.max_tokens is not None and settings.max_tokens < 2:
+        raise MiubUserError("--max-tokens must be at least 2")
+    dataset = read_jsonl(settings.data)
+    started = time.perf_counter()
+    model, tokenizer = load_model_and_tokenizer(
+        settings.model, dtype=settings.dtype, device=settings.device
+    )
+    if settings.adapter is not None:
+        model = load_adapter(model, settings.adapter)
+    counts = [len(tokenizer(text)["input_ids"]) for text in dataset.texts]
+    texts = dataset.texts[: select_token_budget(counts, settings.max_tokens, settings.max_length)]
+
+    chunk = settings.batch_size * 4
+    weighted_ce, scored_tokens = 0.0, 0
+    with capture(model, estimators=list(settings.estimators), **settings.estimator_params) as cap:
+        for start in range(0, len(texts), chunk):
+            part = evaluate_language_modeling(
+                model,
+                tokenizer,
+                texts[start : start + chunk],
+                batch_size=settings.batch_size,
+                max_length=settings.max_length,
+                capture=cap,
+            )
+            weighted_ce += float(part["ce"]) * int(part["n_tokens"])
+            scored_tokens += int(part["n_tokens"])
+            if on_progress is not None:
+                on_progress(min(start + chunk, len(texts)), len(texts))
+    ce = weighted_ce / scored_tokens
+    settings_record = asdict(settings)
+    settings_record["data"] = str(settings.data)
+    settings_record["adapter"] = str(settings.adapter) if settings.adapter else None
+    return {
+        "settings": settings_record,
+        "data": {"kind": dataset.kind, "n_texts": len(texts), "sha256": dataset.sha256},
+        "ce": ce,
+        "ppl": math.exp(ce),
+        "n_scored_tokens": scored_tokens,
+        "miub": cap.result().to_dict(),
+        "wall_s": time.perf_counter() - started,
+        **provenance(),
+    }

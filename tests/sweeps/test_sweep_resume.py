@@ -1,0 +1,64 @@
+"""kill -9 a sweep at several moments, re-run the same command: same results as no crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sweep_helpers import SYNTHETIC, read_csv, write_study
+
+from miub.sweeps import load_study, run_sweep
+
+CLI = [sys.executable, "-c", "from miub.cli.main import main; main()"]
+
+
+def _done_runs(store: Path) -> int:
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as db:
+            return int(db.execute("SELECT COUNT(*) FROM runs WHERE status='done'").fetchone()[0])
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0
+
+
+def _sweep_then_kill(command: list[str], env: dict[str, str], store: Path, after: int) -> None:
+    """Start the sweep, SIGKILL it once ``after`` runs are done (or when it ends on its own)."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and _done_runs(store) < after and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_kill_9_then_resume_equals_an_uninterrupted_sweep(tmp_path: Path, workers: int) -> None:
+    study = write_study(tmp_path / "study.yaml")  # 24 runs
+    reference = tmp_path / "reference"
+    run_sweep(load_study(study), reference, runner=SYNTHETIC, check=False)
+
+    out = tmp_path / "crashed"
+    command = [*CLI, "sweep", str(study), "--out", str(out), "--workers", str(workers)]
+    env = {**os.environ, "MIUB_SWEEP_RUNNER": SYNTHETIC, "MIUB_SYNTHETIC_SLEEP": "0.1"}
+    for after in (2, 9, 15):  # three crashes at different points of the sweep
+        _sweep_then_kill(command, env, out / "runs.sqlite", after)
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert finished.returncode == 0, finished.stderr
+
+    assert read_csv(out / "results.csv") == read_csv(reference / "results.csv")
+    with sqlite3.connect(out / "runs.sqlite") as db:
+        statuses = db.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
+        attempts = db.execute("SELECT MAX(attempts) FROM runs").fetchone()[0]
+    assert statuses == [("done", 24)]
+    assert attempts >= 1
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(
+        p.name for p in (reference / "runs").iterdir()
+    )
