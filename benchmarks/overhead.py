@@ -27,6 +27,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,7 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
-import miub
-from miub.capture import Capture
+from miub.capture import Capture, capture
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 _STATUS = Path("/proc/self/status")
@@ -72,14 +72,14 @@ def make_batches(n: int, batch_size: int, seq_len: int, vocab: int) -> list[dict
     ]
 
 
-def eval_pass(model: nn.Module, batches: list[dict[str, Any]], capture: bool) -> Capture | None:
-    """One eval pass; with ``capture`` the default estimator runs and is reduced at the end."""
+def eval_pass(model: nn.Module, batches: list[dict[str, Any]], captured: bool) -> Capture | None:
+    """One eval pass; with ``captured`` the default estimator runs and is reduced at the end."""
     with torch.no_grad():
-        if not capture:
+        if not captured:
             for batch in batches:
                 model(**batch)
             return None
-        with miub.capture(model) as cap:
+        with capture(model) as cap:
             for batch in batches:
                 model(**batch)
         cap.result()
@@ -94,15 +94,15 @@ def timed(fn: Callable[[], Any]) -> float:
 
 def measure_time(model: nn.Module, batches: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
     """Alternate plain and captured passes (order flipped each round); medians and ratio."""
-    eval_pass(model, batches[:1], capture=False)
-    eval_pass(model, batches[:1], capture=True)
+    eval_pass(model, batches[:1], captured=False)
+    eval_pass(model, batches[:1], captured=True)
     plain: list[float] = []
     captured: list[float] = []
     for round_index in range(repeats):
         order = (False, True) if round_index % 2 == 0 else (True, False)
-        for capture in order:
-            seconds = timed(lambda capture=capture: eval_pass(model, batches, capture))
-            (captured if capture else plain).append(seconds)
+        for with_capture in order:
+            seconds = timed(partial(eval_pass, model, batches, with_capture))
+            (captured if with_capture else plain).append(seconds)
     return {
         "plain_s": statistics.median(plain),
         "capture_s": statistics.median(captured),
@@ -134,7 +134,7 @@ def measure_memory(model: nn.Module, batches: list[dict[str, Any]]) -> dict[str,
         gc.collect()
         before = _rss_kib("VmRSS")
         _CLEAR_REFS.write_text("5")
-        cap = eval_pass(model, batches * factor, capture=True)
+        cap = eval_pass(model, batches * factor, captured=True)
         peak = _rss_kib("VmHWM")
         assert cap is not None
         out[label] = {
@@ -158,8 +158,8 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=256)
-    parser.add_argument("--batches", type=int, default=2, help="forwards per eval pass")
-    parser.add_argument("--repeats", type=int, default=5, help="rounds of (plain, captured)")
+    parser.add_argument("--batches", type=int, default=4, help="forwards per eval pass")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of (plain, captured)")
     parser.add_argument("--memory-hidden", type=int, nargs="*", default=[1024])
     args = parser.parse_args()
 
@@ -173,7 +173,7 @@ def main() -> None:
         batches = make_batches(args.batches, args.batch_size, args.seq_len, args.vocab)
         entry: dict[str, Any] = measure_time(model, batches, args.repeats)
         if hidden in args.memory_hidden:
-            entry["memory"] = measure_memory(model, batches[:1])
+            entry["memory"] = measure_memory(model, batches)
         report["results"][str(hidden)] = entry
         del model
         gc.collect()

@@ -38,20 +38,20 @@ def lora_setup() -> tuple[Any, Any, list[dict[str, Any]]]:
 def make_trainer(
     peft_model: Any, tokenizer: Any, rows: list[dict[str, Any]], out: Path, **extra: Any
 ) -> Trainer:
-    args = TrainingArguments(
-        output_dir=str(out),
-        per_device_train_batch_size=4,
-        max_steps=6,
-        learning_rate=1e-2,
-        logging_steps=3,
-        eval_strategy="steps",
-        eval_steps=3,
-        save_strategy="no",
-        report_to=["tensorboard"],
-        use_cpu=True,
-        disable_tqdm=True,
-        **extra,
-    )
+    settings: dict[str, Any] = {
+        "output_dir": str(out),
+        "per_device_train_batch_size": 4,
+        "max_steps": 6,
+        "learning_rate": 1e-2,
+        "logging_steps": 3,
+        "eval_strategy": "steps",
+        "eval_steps": 3,
+        "save_strategy": "no",
+        "report_to": ["tensorboard"],
+        "use_cpu": True,
+        "disable_tqdm": True,
+    }
+    args = TrainingArguments(**{**settings, **extra})
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)  # pads; labels = inputs
     return Trainer(
         model=peft_model,

@@ -171,3 +171,34 @@ def make_model() -> Callable[[str], nn.Module]:
 def make_batch() -> Callable[..., dict[str, torch.Tensor]]:
     """``make_batch(lengths, seq_len=12, seed=0)`` → a right-padded batch."""
     return padded_batch
+
+
+@dataclass
+class FactoredRecordingEstimator(RecordingEstimator):
+    """A recorder that also accepts the LoRA branch as factors, ``l = inner @ up``."""
+
+    name: str = "factored-recorder"
+    factored_calls: int = 0
+
+    def update_factored(
+        self, base: torch.Tensor, lora_inner: torch.Tensor, lora_up: torch.Tensor
+    ) -> None:
+        assert lora_inner.shape == (base.shape[0], lora_up.shape[0])
+        assert lora_up.shape[1] == base.shape[1]
+        self.factored_calls += 1
+        self.update(base, lora_inner @ lora_up)
+
+
+@pytest.fixture
+def factored_recorders() -> tuple[
+    list[FactoredRecordingEstimator], Callable[[], RecordingEstimator]
+]:
+    """Like :func:`recorders`, for :class:`FactoredRecordingEstimator`."""
+    made: list[FactoredRecordingEstimator] = []
+
+    def factory() -> FactoredRecordingEstimator:
+        estimator = FactoredRecordingEstimator()
+        made.append(estimator)
+        return estimator
+
+    return made, factory

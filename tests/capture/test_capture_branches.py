@@ -8,6 +8,7 @@ import torch
 import miub
 from miub.capture import classify_module, find_lora_modules
 from miub.capture.modules import parse_layer_index
+from miub.errors import MiubUserError
 
 EXPECTED = {
     "llama": (14, {"attention": 8, "ffn": 6}),
@@ -157,3 +158,53 @@ def test_hooks_never_call_item(make_model, make_batch, recorders, monkeypatch):
 def test_module_names_are_classified(name, module_type, layer):
     assert classify_module(name) == module_type
     assert parse_layer_index(name) == layer
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_factored_lora_branch_matches_module_output(
+    kind, make_model, make_batch, recorders, factored_recorders
+):
+    model = make_model(kind)
+    plain, plain_factory = recorders
+    factored, factored_factory = factored_recorders
+    batch = make_batch([11, 6])
+    with torch.no_grad(), miub.capture(model, estimators=[factored_factory, plain_factory]):
+        model(**batch)
+    for full, low_rank in zip(plain, factored, strict=True):
+        # DoRA is a variant: no factors, l = out - o for every estimator
+        assert low_rank.factored_calls == (0 if kind == "llama-dora" else 1)
+        torch.testing.assert_close(low_rank.base, full.base, rtol=0, atol=0)
+        torch.testing.assert_close(low_rank.lora, full.lora, rtol=1e-4, atol=1e-5)
+
+
+def test_estimator_parameters_are_routed_and_checked(make_model):
+    pytest.importorskip("miub.estimators")
+    model = make_model("llama")
+    with (
+        pytest.raises(MiubUserError, match="accepted by none"),
+        miub.capture(model, ["token-jsd"], k=8),
+    ):
+        pass
+    with pytest.raises(MiubUserError, match="unknown estimator"), miub.capture(model, ["nope"]):
+        pass
+
+
+def test_capture_under_inference_mode(make_model, make_batch):
+    pytest.importorskip("miub.estimators")
+    model = make_model("gpt2")
+    with torch.inference_mode(), miub.capture(model, ["js-mi", "token-jsd"], k=8) as cap:
+        model(**make_batch([9, 4]))
+        model(**make_batch([7], seed=1))
+    res = cap.result()
+    assert res.n_tokens == 20
+    assert all(value.value == value.value for value in res.overall.values())  # not NaN
+
+
+def test_missing_custom_mask_keyword_is_an_error(make_model, make_batch, recorders):
+    model = make_model("llama")
+    with (
+        torch.no_grad(),
+        miub.capture(model, [recorders[1]], mask="score_mask"),
+        pytest.raises(MiubUserError, match="score_mask"),
+    ):
+        model(**make_batch([4]))

@@ -85,3 +85,23 @@ def test_training_without_estimators_and_separate_ce_set(
     assert "js_mi" not in result["metrics"]
     assert result["metrics"]["eval_examples"] == 8
     assert result["metrics"]["ce_tokens"] == 16  # one token per colour answer
+
+
+def test_linear_schedule_warms_up_then_decays() -> None:
+    from miub.training.loop import linear_schedule
+
+    values = [linear_schedule(step, 2, 10) for step in range(10)]
+    assert values[:3] == [1 / 3, 2 / 3, 1.0]
+    assert all(a > b > 0 for a, b in zip(values[2:], values[3:], strict=False))
+
+
+def test_gradient_checkpointing_run(tiny_model_dir: Path, colour_task: ColourTask) -> None:
+    config = make_config(
+        tiny_model_dir,
+        data_size=16,
+        epochs=1,
+        gradient_checkpointing=True,
+        eval={"eval_examples": 8},
+    )
+    result = run_training(config, None, progress=False, task=colour_task)
+    assert result["miub"]["n_forwards"] == 1  # 8 examples x 4 choices in one eval batch of 32

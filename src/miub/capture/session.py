@@ -191,7 +191,12 @@ class Capture:
             mask = kwargs.get("attention_mask")
             changed = False
         else:
-            mask = kwargs.pop(self.mask, None)
+            if self.mask not in kwargs:
+                raise MiubUserError(
+                    f"capture(mask={self.mask!r}) needs the forward keyword {self.mask}=<(B, T) "
+                    "0/1 tensor> in every call of the model"
+                )
+            mask = kwargs.pop(self.mask)
             changed = True
         input_ids = kwargs.get("input_ids")
         if input_ids is None and args and isinstance(args[0], torch.Tensor):

@@ -11,14 +11,16 @@ For one peft LoRA module (METHOD.md §2) with input ``x`` (B, T, d_in) and outpu
 Both are detached, upcast to float32, flattened to (B*T, d), restricted to the real tokens of the
 current forward and handed to every estimator of the module, once per top-level forward. Nothing
 here synchronises with the device (no ``.item()``): the token rows are chosen once per forward by
-:class:`ForwardState`.
+:class:`ForwardState`. Estimators that implement the optional :class:`FactoredUpdate` receive a
+single vanilla adapter's branch as its low-rank factors instead (``l = inner @ up``), which makes
+a d → k projection of ``l`` cost r·k instead of d·k flops per token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -26,6 +28,29 @@ from torch import nn
 from miub.capture.modules import LoraModuleInfo
 from miub.errors import MiubUserError
 from miub.interface import StreamingEstimator
+
+
+@runtime_checkable
+class FactoredUpdate(Protocol):
+    """Optional estimator capability: take the LoRA branch in factored, low-rank form.
+
+    ``update_factored(base, inner, up)`` must equal ``update(base, inner @ up)`` up to float
+    rounding, with ``base`` (n, d), ``inner`` = lora_A output (n, r) and ``up`` = scaling·Bᵀ
+    (r, d), all float32. A projection ``l R`` then costs r·k instead of d·k flops per token.
+    """
+
+    def update_factored(
+        self, base: torch.Tensor, lora_inner: torch.Tensor, lora_up: torch.Tensor
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoraCall:
+    """One ``lora_B[adapter]`` call: its input ``inner`` (B, T, r) and unscaled output (B, T, d)."""
+
+    adapter: str
+    inner: torch.Tensor
+    output: torch.Tensor
 
 
 @dataclass
@@ -64,7 +89,11 @@ class ModuleTap:
     n_updates: int = 0
     _last_forward: int = -1
     _base_out: torch.Tensor | None = None
-    _lora_parts: list[tuple[str, torch.Tensor]] = field(default_factory=list)
+    _lora_calls: list[LoraCall] = field(default_factory=list)
+    _factored: list[bool] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._factored = [isinstance(e, FactoredUpdate) for e in self.estimators]
 
     def register(self) -> list[torch.utils.hooks.RemovableHandle]:
         """Attach the hooks; return their handles (the caller removes them)."""
@@ -78,7 +107,7 @@ class ModuleTap:
     def clear(self) -> None:
         """Drop references to activations of an unfinished forward."""
         self._base_out = None
-        self._lora_parts = []
+        self._lora_calls = []
 
     def _on_base(self, module: nn.Module, args: Any, output: torch.Tensor) -> None:
         if self._base_out is None:
@@ -86,12 +115,12 @@ class ModuleTap:
 
     def _lora_b_hook(self, adapter: str) -> Callable[[nn.Module, Any, torch.Tensor], None]:
         def hook(module: nn.Module, args: Any, output: torch.Tensor) -> None:
-            self._lora_parts.append((adapter, output))
+            self._lora_calls.append(LoraCall(adapter, args[0], output))
 
         return hook
 
     def _on_module(self, module: nn.Module, args: Any, output: torch.Tensor) -> None:
-        base_out, lora_parts = self._base_out, self._lora_parts
+        base_out, lora_calls = self._base_out, self._lora_calls
         self.clear()
         state = self.state
         if not state.inside or self._last_forward == state.forward_id:
@@ -111,29 +140,53 @@ class ModuleTap:
         active = [name for name in layer.active_adapters if name in layer.lora_A]
         variants = getattr(layer, "lora_variant", {})
         with torch.no_grad():
-            base = base_out.detach().float()
+            base = self._real_rows(base_out)  # (n, d)
             if any(name in variants or layer.use_dora.get(name, False) for name in active):
-                lora = output.detach().float() - base
-            elif lora_parts:
-                lora = lora_parts[0][1].detach().float() * layer.scaling[lora_parts[0][0]]
-                for name, part in lora_parts[1:]:
-                    lora = lora + part.detach().float() * layer.scaling[name]
+                lora = self._real_rows(output) - base  # (n, d)
+                for estimator in self.estimators:
+                    estimator.update(base, lora)
+            elif lora_calls:
+                self._feed_lora_calls(base, lora_calls)
             else:
                 return  # no active adapter targets this module
-            self._update(base, lora)
         self._last_forward = state.forward_id
         self.n_updates += 1
 
-    def _update(self, base: torch.Tensor, lora: torch.Tensor) -> None:
-        d = base.shape[-1]
-        base, lora = base.reshape(-1, d), lora.reshape(-1, d)  # (B*T, d)
+    def _real_rows(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, m) activation → float32 (n, m) rows of the real tokens of this forward."""
+        x = x.detach().float()
+        x = x.reshape(-1, x.shape[-1])  # (B*T, m)
         state = self.state
-        if state.n_rows is not None and base.shape[0] != state.n_rows:
+        if state.n_rows is not None and x.shape[0] != state.n_rows:
             raise MiubUserError(
-                f"{self.info.name} produced {base.shape[0]} token rows but the batch has "
+                f"{self.info.name} produced {x.shape[0]} token rows but the batch has "
                 f"{state.n_rows} tokens; capture needs full-sequence forwards (no KV cache)"
             )
-        if state.rows is not None:
-            base, lora = base.index_select(0, state.rows), lora.index_select(0, state.rows)
-        for estimator in self.estimators:
+        return x if state.rows is None else x.index_select(0, state.rows)
+
+    def _feed_lora_calls(self, base: torch.Tensor, calls: list[LoraCall]) -> None:
+        """Vanilla LoRA: ``l = sum_a scaling[a] * lora_B[a](inner_a)``.
+
+        With one adapter, estimators that implement :class:`FactoredUpdate` get the factors
+        ``inner`` (n, r) and ``up = scaling * B^T`` (r, d) instead of ``l`` (n, d), so they can
+        project ``l`` in r·k instead of d·k flops; the others get ``l`` itself.
+        """
+        layer = self.info.module
+        factors: tuple[torch.Tensor, torch.Tensor] | None = None
+        if len(calls) == 1 and any(self._factored):
+            lora_b = layer.lora_B[calls[0].adapter]
+            if getattr(lora_b, "bias", None) is None and isinstance(lora_b, nn.Linear):
+                scale = layer.scaling[calls[0].adapter]
+                up = lora_b.weight.detach().float().t() * scale  # (r, d)
+                factors = (self._real_rows(calls[0].inner), up)  # (n, r), (r, d)
+        lora: torch.Tensor | None = None
+        for estimator, factored in zip(self.estimators, self._factored, strict=True):
+            if factors is not None and factored:
+                estimator.update_factored(base, *factors)  # type: ignore[attr-defined]
+                continue
+            if lora is None:
+                first, *rest = calls
+                lora = self._real_rows(first.output) * layer.scaling[first.adapter]  # (n, d)
+                for call in rest:
+                    lora = lora + self._real_rows(call.output) * layer.scaling[call.adapter]
             estimator.update(base, lora)  # (n, d) float32 each

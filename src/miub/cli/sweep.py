@@ -130,6 +130,7 @@ def sweep(
         f"sweep {summary.study}: {summary.total} runs — {summary.done} done, {summary.failed}"
         f" failed, {summary.skipped} already finished → {summary.out_dir / 'results.csv'}",
         highlight=False,
+        soft_wrap=True,
     )
     if summary.failed:
         console.print("some runs failed (errors in runs.sqlite); re-run with --retry-failed")
@@ -166,4 +167,5 @@ def _print_grid(study: Study, out: Path) -> None:
         f"{describe_grid(study, len(runs))}; {finished} finished, {len(runs) - finished} to run"
         + note,
         highlight=False,
+        soft_wrap=True,
     )

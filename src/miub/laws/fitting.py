@@ -9,7 +9,9 @@ best grid start. Parameter CIs are bootstrap percentiles; ``stderr`` is the boot
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -149,9 +151,7 @@ def default_starts(law: LawForm, logx: np.ndarray, target: np.ndarray) -> np.nda
     return np.asarray(rows, dtype=float)
 
 
-def _product(options: list[list]) -> list[tuple]:
-    import itertools
-
+def _product(options: list[list[Any]]) -> list[tuple[Any, ...]]:
     return list(itertools.product(*options))
 
 
@@ -208,7 +208,10 @@ def _bootstrap(
             theta = fit_loglinear(logx, target, weights)
             converged = True
         else:
-            optimum = minimise(law, warm, logx, target, weights)
+            # Warm start from the point fit; the best grid start only as a fallback.
+            optimum = minimise(law, warm[:1], logx, target, weights)
+            if not optimum.converged:
+                optimum = minimise(law, warm, logx, target, weights)
             theta, converged = optimum.theta, optimum.converged
         if converged and np.all(np.isfinite(theta)):
             thetas.append(theta)

@@ -53,10 +53,11 @@ def _scaled_loss_and_gradient(
     theta: np.ndarray, form: LawForm, logx: np.ndarray, target: np.ndarray, weights: np.ndarray
 ) -> tuple[float, np.ndarray]:
     pred, jac = form.predict_with_gradient(theta, logx)
-    r = (pred - target) / HUBER_DELTA
-    absolute = np.abs(r)
-    loss = np.where(absolute <= 1.0, 0.5 * r**2, absolute - 0.5) * HUBER_DELTA
+    r = (pred - target) * (1.0 / HUBER_DELTA)
     dloss = np.clip(r, -1.0, 1.0)
+    # Huber/δ² is r²/2 inside and |r| − 1/2 outside: both are dloss·r − dloss²/2. The
+    # optimiser minimises Huber/δ, whose gradient is Σ dloss · ∂pred/∂θ.
+    loss = (dloss * r - 0.5 * dloss * dloss) * HUBER_DELTA
     return float(weights @ loss), (weights * dloss) @ jac
 
 

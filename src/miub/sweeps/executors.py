@@ -14,6 +14,9 @@ fails the runs it may have held, and the sweep goes on.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -56,7 +59,12 @@ class ProcessExecutor:
 
     def _pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")  # no fork: torch/threads are not fork-safe
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        )
 
     def execute(self, jobs: Iterable[RunJob], on_dispatch: Dispatch) -> Iterator[RunOutcome]:
         pending = iter(jobs)
@@ -87,6 +95,18 @@ class ProcessExecutor:
                     pool = self._pool()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def exit_with_parent(parent_pid: int, interval_s: float = 0.5) -> None:
+    """Worker initializer: end this process soon after the sweep's process dies (kill -9), so
+    no orphan keeps running a run that the resumed sweep will run again."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 _DIED = "WorkerDied: a worker process died while this run was in flight (crash or out of memory)"

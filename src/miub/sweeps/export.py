@@ -67,8 +67,8 @@ def _parameter_count(result: dict[str, Any]) -> Any:
     return count
 
 
-def csv_record(study: str, run: FinishedRun) -> dict[str, Any]:
-    """The CSV cells of one run, by column name (estimator columns from its metrics)."""
+def csv_record(study: str, run: FinishedRun) -> dict[str, str]:
+    """The CSV cells of one run, formatted, by column name (estimators from its metrics)."""
     result = run.result or {}
     metrics = result.get("metrics") or {}
     record: dict[str, Any] = {
@@ -86,7 +86,7 @@ def csv_record(study: str, run: FinishedRun) -> dict[str, Any]:
     for name in ("ce", "ppl", "acc", "acc_norm", *estimators_in(metrics)):
         record[name] = metrics.get(name)
         record[f"{name}_stderr"] = metrics.get(f"{name}_stderr")
-    return record
+    return {column: _cell(value) for column, value in record.items()}
 
 
 class CsvExport:
@@ -95,7 +95,7 @@ class CsvExport:
     def __init__(self, path: Path, study: str) -> None:
         self.path = path
         self.study = study
-        self._records: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._records: dict[str, tuple[int, dict[str, str]]] = {}
         self._estimators: set[str] = set()
         self._columns: list[str] = csv_columns(())
 
@@ -129,11 +129,11 @@ class CsvExport:
             os.fsync(handle.fileno())
         os.replace(temporary, self.path)
 
-    def _format(self, records: list[dict[str, Any]]) -> str:
+    def _format(self, records: list[dict[str, str]]) -> str:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        for record in records:
-            writer.writerow(_cell(record.get(column)) for column in self._columns)
+        columns = self._columns
+        rows = [[record.get(column, "") for column in columns] for record in records]
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
         return buffer.getvalue()
 
 

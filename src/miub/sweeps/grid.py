@@ -73,10 +73,14 @@ def expand_grid(study: Study) -> list[PlannedRun]:
 def describe_grid(study: Study, n_runs: int) -> str:
     """One line: ``40 runs: slices through (zoo:x, r=4, D=128) of 4 models × 4 ranks ...``."""
     grid = study.grid
-    sizes = (
-        f"{len(grid.models)} models × {len(grid.ranks)} ranks × "
-        f"{len(grid.data_sizes)} data sizes × {len(grid.tasks)} tasks × {len(grid.seeds)} seeds"
+    axes = (
+        (grid.models, "model"),
+        (grid.ranks, "rank"),
+        (grid.data_sizes, "data size"),
+        (grid.tasks, "task"),
+        (grid.seeds, "seed"),
     )
+    sizes = " × ".join(f"{len(values)} {name}{'s' * (len(values) != 1)}" for values, name in axes)
     if grid.kind == "full":
         return f"{n_runs} runs: full grid of {sizes}"
     assert grid.center is not None

@@ -12,6 +12,7 @@ the store.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -70,13 +71,22 @@ class RayExecutor:
                     job = in_flight.pop(reference)
                     try:
                         outcome = ray.get(reference)
-                    except Exception as error:  # the worker died or Ray lost the task
-                        message = str(error).strip().splitlines()
-                        text = f"{type(error).__name__}: {message[0] if message else ''}"
-                        outcome = failed_outcome(job.key, text, trace=str(error))
+                    except Exception as error:  # the worker died, or Ray could not run it
+                        outcome = failed_outcome(job.key, _describe(error), trace=str(error))
                     yield outcome
         finally:
             for reference in in_flight:
                 ray.cancel(reference, force=True)
             if started:
                 ray.shutdown()
+
+
+def _describe(error: Exception) -> str:
+    """One line for a Ray error: the underlying cause, without Ray's ANSI-coloured header."""
+    cause = getattr(error, "cause", None) or error
+    lines = [line for line in _ANSI.sub("", str(cause)).splitlines() if line.strip()]
+    reason = lines[-1].strip() if lines else ""
+    return f"{type(cause).__name__}: {reason}"[:500]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -28,7 +28,7 @@ RUNNER_ENV = "MIUB_SWEEP_RUNNER"
 
 def train_run(config: TrainConfig, run_dir: Path) -> dict[str, Any]:
     """Train and evaluate one LoRA run exactly as ``miub train`` does; outputs go to run_dir."""
-    from miub.training import run_training  # type: ignore[attr-defined]  # lazy: torch/transformers load in the worker only
+    from miub.training import run_training  # lazy: torch/transformers load in the worker only
 
     return run_training(config, run_dir, progress=False)
 

@@ -164,6 +164,36 @@ class RunStore:
                 ),
             )
 
+    def plan(self, study_hash: str) -> list[tuple[int, str, str]] | None:
+        """``(position, run_key, status)`` of a registered study's runs in grid order; None
+        if the study is not registered here."""
+        rows = self._db.execute(
+            "SELECT s.position, r.run_key, r.status FROM study_runs s JOIN runs r USING (run_key)"
+            " WHERE s.study_hash = ? ORDER BY s.position",
+            (study_hash,),
+        ).fetchall()
+        if not rows and self.study(study_hash) is None:
+            return None
+        return rows
+
+    def study(self, study_hash: str) -> StudyRecord | None:
+        """The registered study with this hash, if any."""
+        row = self._db.execute(
+            "SELECT study_hash, name, yaml FROM studies WHERE study_hash = ?", (study_hash,)
+        ).fetchone()
+        return StudyRecord(*row) if row else None
+
+    def touch_study(self, study_hash: str) -> None:
+        """Make an already registered study the current one."""
+        self._db.execute(
+            "UPDATE studies SET last_used = ? WHERE study_hash = ?", (time.time(), study_hash)
+        )
+
+    def configs(self, keys: Iterable[str]) -> dict[str, str]:
+        """``run_key → config JSON`` for these runs."""
+        query = "SELECT config FROM runs WHERE run_key = ?"
+        return {key: self._db.execute(query, (key,)).fetchone()[0] for key in keys}
+
     def statuses(self, study_hash: str) -> dict[str, str]:
         """``run_key → status`` of every run of a study."""
         rows = self._db.execute(

@@ -32,6 +32,7 @@ from miub.sweeps.outcome import RunJob, RunOutcome, failed_outcome
 from miub.sweeps.runners import DEFAULT_RUNNER, RUNNER_ENV, Runner, resolve_runner
 from miub.sweeps.store import FinishedRun, RunStore, StudyRecord
 from miub.sweeps.study import ExecutorSettings, Study, parse_study, study_hash
+from miub.training.config import TrainConfig
 
 STORE_NAME = "runs.sqlite"
 CSV_NAME = "results.csv"
@@ -94,21 +95,17 @@ def run_sweep(
     with sweep_lock(out), RunStore(out / STORE_NAME) as store:
         record = StudyRecord(study_hash(study), study.name, study_text or _dump(study))
         _refuse_changed_study(store, record, out, allow_changed)
-        planned = expand_grid(study)
-        store.register_study(record, planned)
+        total, todo = _plan_runs(store, study, record, retry_failed)
         _write_atomically(out / STUDY_NAME, record.yaml)
-        statuses = store.statuses(record.study_hash)
-        rerun = ("pending", "running", "failed") if retry_failed else ("pending", "running")
-        todo = [run for run in planned if statuses[run.key] in rerun]
-        summary = SweepSummary(study.name, record.study_hash, out, len(planned))
-        summary.skipped = len(planned) - len(todo)
+        summary = SweepSummary(study.name, record.study_hash, out, total)
+        summary.skipped = total - len(todo)
 
         export = CsvExport(out / CSV_NAME, study.name)
         for finished in store.finished_runs(record.study_hash, exclude={r.key for r in todo}):
             export.add(finished)
         export.rewrite()  # repairs a torn or stale file left by a crash
         if observer is not None:
-            observer.started(len(planned), summary.skipped)
+            observer.started(total, summary.skipped)
 
         by_key = {run.key: run for run in todo}
 
@@ -131,8 +128,33 @@ def run_sweep(
                 summary.failures.append((outcome.key, outcome.error or ""))
             if observer is not None:
                 observer.finished(run, outcome)
-        export.rewrite()  # final file in grid order
+        if todo:
+            export.rewrite()  # final file in grid order
     return summary
+
+
+def _plan_runs(
+    store: RunStore, study: Study, record: StudyRecord, retry_failed: bool
+) -> tuple[int, list[PlannedRun]]:
+    """Register the study (first time: expand its grid, add its runs) and return the number
+    of runs and those still to run. A registered study's plan is read back from the store
+    (fast resume: no re-expansion, configs parsed only for the runs left)."""
+    rerun = ("pending", "running", "failed") if retry_failed else ("pending", "running")
+    plan = store.plan(record.study_hash)
+    if plan is None:
+        expanded = {run.key: run for run in expand_grid(study)}
+        store.register_study(record, list(expanded.values()))
+        plan = store.plan(record.study_hash) or []
+        todo = [expanded[key] for _, key, status in plan if status in rerun]
+        return len(plan), todo
+    store.touch_study(record.study_hash)
+    left = [(position, key) for position, key, status in plan if status in rerun]
+    configs = store.configs(key for _, key in left)
+    todo = [
+        PlannedRun(position, key, TrainConfig.model_validate_json(configs[key]))
+        for position, key in left
+    ]
+    return len(plan), todo
 
 
 def prepare_out_dir(out_dir: str | Path) -> Path:

@@ -15,7 +15,6 @@ import hashlib
 import json
 import re
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 SNAPSHOT_RELPATH = "english/pydoc_topics.json.gz"
@@ -25,7 +24,8 @@ HELD_OUT_CHARS = {"test": 70_000, "validation": 40_000, "train": 90_000}
 
 def snapshot_path() -> Path:
     """Where the shipped snapshot of the pydoc topics lives (may not exist yet)."""
-    return Path(str(resources.files("miub.zoo") / "assets" / SNAPSHOT_RELPATH))
+    # A path relative to this file, not importlib.resources: importing miub.zoo loads transformers.
+    return Path(__file__).resolve().parent.parent / "zoo" / "assets" / SNAPSHOT_RELPATH
 
 
 @cache

@@ -48,7 +48,12 @@ def seed_everything(seed: int) -> None:
 
 
 def linear_schedule(step: int, warmup_steps: int, total_steps: int) -> float:
-    """LR multiplier: ``step / warmup`` during warm-up, then linear decay to 0 at the end."""
+    """LR multiplier for optimizer step ``step`` (0-based) of ``total_steps``:
+
+        (step + 1) / (warmup + 1)                   for step < warmup (never exactly 0)
+        (total - step) / (total - warmup)           afterwards, reaching 1/(total - warmup)
+                                                    at the last step
+    """
     if step < warmup_steps:
         return (step + 1) / (warmup_steps + 1)
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
@@ -89,12 +94,12 @@ def run_training(
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    task = task if task is not None else get_task(config.task, config.task_options)
     seed_everything(config.seed)
     model, tokenizer = load_model_and_tokenizer(
         config.model, dtype=config.dtype, device=config.device
     )
     n_params = count_parameters(model)
-    task = task if task is not None else get_task(config.task, config.task_options)
     train_examples = task.train(config.data_size, seed=config.seed)
     eval_examples = task.validation(config.eval.eval_examples)
     ce_examples = (

@@ -51,14 +51,83 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     return total, total - embedding
 
 
+def _reusable_models(file: Path, corpus_sha: str, tokenizer_sha: str) -> dict[str, Any]:
+    """Entries of an existing manifest in ``out`` built on the same corpus and tokenizer, so
+    building a subset of sizes (``--sizes``) adds to the zoo instead of replacing it."""
+    if not file.exists():
+        return {}
+    old = json.loads(file.read_text())
+    same_tokenizer = old["tokenizer"]["files"].get("tokenizer.json") == tokenizer_sha
+    if not same_tokenizer or old["corpus"]["sha256"] != corpus_sha:
+        return {}
+    return {name: entry for name, entry in old["models"].items() if (file.parent / name).is_dir()}
+
+
+def _zero_shot(model: Any, tokenizer: Any, recall: list[Any], cloze: list[Any]) -> dict[str, Any]:
+    return {
+        "recall_acc": round(multiple_choice_accuracy(model, tokenizer, recall), 4),
+        "cloze_acc": round(multiple_choice_accuracy(model, tokenizer, cloze), 4),
+        "n_recall": len(recall),
+        "n_cloze": len(cloze),
+        "split": "test",
+        "scorer": "miub.zoo.scoring.multiple_choice_accuracy (acc, summed loglik)",
+    }
+
+
+def _manifest(
+    models: dict[str, Any],
+    tokenizer: Any,
+    out: Path,
+    snapshot: Path,
+    corpus: Any,
+    stream: Sequence[int],
+    settings: PretrainSettings,
+) -> dict[str, Any]:
+    """The manifest: per-model entries, tokenizer and snapshot hashes, corpus, settings."""
+    return {
+        "format": 1,
+        "models": models,
+        "tokenizer": {
+            "type": "byte-level BPE",
+            "vocab_size": len(tokenizer),
+            "files": {
+                "tokenizer.json": sha256_file(out / "tokenizer.json"),
+                SNAPSHOT_RELPATH: sha256_file(snapshot),
+            },
+        },
+        "corpus": {
+            "sha256": corpus.sha256,
+            "documents": len(corpus.documents),
+            "characters": corpus.n_chars,
+            "tokens": len(stream),
+            "world_seed": default_world().seed,
+        },
+        "pretraining": {
+            **vars(settings),
+            "tokens_per_model": settings.tokens,
+            "optimizer": "AdamW(betas=(0.9, 0.95)), warmup + cosine to 10%",
+            "total_wall_seconds": round(sum(m["wall_seconds"] for m in models.values()), 1),
+            "torch_threads": torch.get_num_threads(),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
 def build_zoo(
     out: Path,
     specs: Sequence[ModelSpec] = MODEL_SPECS,
     settings: PretrainSettings | None = None,
     on_step: StepCallback | None = None,
     log: Callable[[str], None] = print,
+    zero_shot: bool = True,
 ) -> dict[str, Any]:
-    """Build every model in ``specs`` into ``out`` and return the manifest written there."""
+    """Build every model in ``specs`` into ``out`` and return the manifest written there.
+    ``zero_shot=False`` skips the zero-shot scoring (for quick smoke builds)."""
     settings = settings or PretrainSettings()
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
@@ -79,9 +148,10 @@ def build_zoo(
     stream = encode_corpus(tokenizer, corpus.documents)
     log(f"corpus {corpus.sha256[:12]}: {len(corpus.documents)} documents, {len(stream)} tokens")
 
-    recall = get_task("recall").test()
-    cloze = get_task("cloze").test()
-    models: dict[str, Any] = {}
+    recall = get_task("recall").test() if zero_shot else []
+    cloze = get_task("cloze").test() if zero_shot else []
+    models = _reusable_models(out / MANIFEST, corpus.sha256, sha256_file(out / "tokenizer.json"))
+    manifest: dict[str, Any] = {}
     for spec in specs:
         config = llama_config(
             spec,
@@ -108,15 +178,10 @@ def build_zoo(
             "spec": spec.to_dict(),
             "corpus_sha256": corpus.sha256,
             "pretraining_tokens": result.tokens,
+            "pretraining": {**vars(settings), "learning_rate": spec.learning_rate},
             "final_loss": round(result.final_loss, 4),
             "wall_seconds": round(result.wall_seconds, 1),
-            "zero_shot": {
-                "recall_acc": round(multiple_choice_accuracy(result.model, tokenizer, recall), 4),
-                "cloze_acc": round(multiple_choice_accuracy(result.model, tokenizer, cloze), 4),
-                "n_recall": len(recall),
-                "n_cloze": len(cloze),
-                "scorer": "miub.zoo.scoring.multiple_choice_accuracy (acc, summed loglik)",
-            },
+            "zero_shot": _zero_shot(result.model, tokenizer, recall, cloze) if zero_shot else {},
             "files": {f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()},
         }
         models[spec.name] = entry
@@ -124,38 +189,8 @@ def build_zoo(
             f"{spec.name}: {total} params, loss {entry['final_loss']}, "
             f"{entry['wall_seconds']} s, zero-shot {entry['zero_shot']}"
         )
+        models = dict(sorted(models.items(), key=lambda item: item[1]["parameters"]))
+        manifest = _manifest(models, tokenizer, out, snapshot, corpus, stream, settings)
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
-    manifest = {
-        "format": 1,
-        "models": models,
-        "tokenizer": {
-            "type": "byte-level BPE",
-            "vocab_size": len(tokenizer),
-            "files": {
-                "tokenizer.json": sha256_file(out / "tokenizer.json"),
-                SNAPSHOT_RELPATH: sha256_file(snapshot),
-            },
-        },
-        "corpus": {
-            "sha256": corpus.sha256,
-            "documents": len(corpus.documents),
-            "characters": corpus.n_chars,
-            "tokens": len(stream),
-            "world_seed": default_world().seed,
-        },
-        "pretraining": {
-            **{k: v for k, v in vars(settings).items()},
-            "tokens_per_model": settings.tokens,
-            "optimizer": "AdamW(betas=(0.9, 0.95)), warmup + cosine to 10%",
-            "total_wall_seconds": round(sum(m["wall_seconds"] for m in models.values()), 1),
-            "torch_threads": torch.get_num_threads(),
-        },
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-        },
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

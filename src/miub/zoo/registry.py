@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+from typing import TYPE_CHECKING, Any
 
 from miub.errors import MiubUserError
+
+if TYPE_CHECKING:
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 MANIFEST = "manifest.json"
 
 
 def assets_dir() -> Path:
     """The folder holding ``manifest.json``, ``tokenizer.json`` and one folder per model."""
-    return Path(str(resources.files("miub.zoo") / "assets"))
+    return Path(__file__).resolve().parent / "assets"
 
 
 def sha256_file(file: Path) -> str:
@@ -54,6 +54,8 @@ def path(name: str, root: Path | None = None) -> Path:
 def load(name: str, root: Path | None = None) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
     """``(model, tokenizer)`` of zoo model ``name``: ``from_pretrained`` on the shipped
     safetensors (no remote code), model in eval mode; the tokenizer has pad/bos/eos set."""
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+
     folder = path(name, root)
     model = LlamaForCausalLM.from_pretrained(folder, use_safetensors=True, trust_remote_code=False)
     model.eval()

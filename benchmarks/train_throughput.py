@@ -1,0 +1,205 @@
+"""Training throughput of ``run_training`` versus a plain peft + torch loop (issue 3).
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_throughput.py [--model zoo:NAME|DIR]
+
+Both train the same model (default: a random Llama, d=256, 4 layers, saved to a temp dir)
+with the same LoRA config, data (task ``novel``, ``miub train``'s defaults: D=256, 3 epochs,
+batch 16), optimiser, schedule and data order, so step ``i`` sees the same batch in both.
+Step times are the intervals between consecutive optimizer steps, read by a global optimizer
+post-step hook (the same instrument for both loops); step 0 (warm-up) is dropped. On a
+shared machine each step's time is the minimum over ``--repeats`` interleaved runs.
+
+Prints JSON:
+
+* ``ratio_miub_off``: plain time ÷ ``run_training`` time with no estimators (its progress
+  bar, logs and bookkeeping included) = the tokens/s ratio. Target ≥ 0.95.
+* ``ratio_miub_on``: the same with the default estimators at the default evaluation
+  interval (0 = at the end), charging the evaluation time MIUB adds (``eval_s`` with
+  estimators − ``eval_s`` without, min over repeats) to the run. Target ≥ 0.90.
+* ``ratio_end_to_end_on``: also charging the ACC/CE evaluation the plain loop does not do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, get_peft_model
+from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.utils.data import DataLoader
+
+from miub.models import load_model_and_tokenizer
+from miub.models.tiny import build_llama, build_tokenizer
+from miub.tasks import get as get_task
+from miub.training import EvalConfig, TrainConfig, run_training
+from miub.training.loop import linear_schedule
+
+
+def make_model_dir(directory: Path, task_name: str) -> str:
+    """A random Llama (d=256, 4 layers) with a BPE tokenizer trained on the task's text."""
+    task = get_task(task_name)
+    texts = [e["context"] + " " + " ".join(e["choices"]) for e in task.train(512, seed=0)]
+    tokenizer = build_tokenizer(texts, vocab_size=2000)
+    model = build_llama(tokenizer, hidden_size=256, num_layers=4, num_heads=8)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return str(directory)
+
+
+def plain_loop(config: TrainConfig) -> None:
+    """The baseline: the textbook peft + torch loop, nothing else."""
+    torch.manual_seed(config.seed)
+    model, tokenizer = load_model_and_tokenizer(config.model, device=config.device)
+    examples = get_task(config.task).train(config.data_size, seed=config.seed)
+    rows = []
+    for example in examples:
+        context = example["context"]
+        ids = tokenizer(context + " " + example["choices"][example["label"]]).input_ids
+        n_context = len(tokenizer(context).input_ids)
+        rows.append((ids, [-100] * n_context + ids[n_context:]))
+
+    def collate(batch: list[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(ids) for ids, _ in batch)
+        pad = tokenizer.pad_token_id
+        return {
+            "input_ids": torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch]),
+            "attention_mask": torch.tensor(
+                [[1] * len(i) + [0] * (width - len(i)) for i, _ in batch]
+            ),
+            "labels": torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch]),
+        }
+
+    torch.manual_seed(config.seed)
+    lora = LoraConfig(
+        r=config.rank,
+        lora_alpha=int(config.resolved_alpha()),
+        lora_dropout=config.dropout,
+        target_modules=list(config.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)
+    loader = DataLoader(
+        rows,  # type: ignore[arg-type]
+        batch_size=config.batch_size,
+        shuffle=True,
+        collate_fn=collate,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    total = max(1, math.ceil(config.epochs * len(loader)))
+    warmup = int(config.warmup_ratio * total)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: linear_schedule(s, warmup, total)
+    )
+    model.train()
+    step = 0
+    while step < total:
+        for batch in loader:
+            model(**batch).loss.backward()
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if step >= total:
+                break
+
+
+class StepClock:
+    """Times between consecutive optimizer steps of any optimizer (global post-step hook)."""
+
+    def __enter__(self) -> StepClock:
+        self.stamps: list[float] = []
+        self._handle = register_optimizer_step_post_hook(
+            lambda *_: self.stamps.append(time.perf_counter())
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.remove()
+
+    def step_seconds(self) -> list[float]:
+        return [b - a for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
+
+
+def timed(function: Any, config: TrainConfig) -> tuple[list[float], Any]:
+    with StepClock() as clock:
+        output = function(config)
+    return clock.step_seconds(), output
+
+
+def run_miub(config: TrainConfig) -> dict[str, Any]:
+    return run_training(config, None, progress=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="zoo:NAME or dir (default: random d=256)")
+    parser.add_argument("--task", default="novel")
+    parser.add_argument("--data-size", type=int, default=256)
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        model = args.model or make_model_dir(Path(scratch), args.task)
+        base: dict[str, Any] = {
+            "model": model,
+            "task": args.task,
+            "data_size": args.data_size,
+            "epochs": args.epochs,
+            "device": "cpu",
+        }
+        off = TrainConfig(**base, eval=EvalConfig(estimators=[]))
+        on = TrainConfig(**base)  # default estimators and interval
+        plain_steps, off_steps, on_steps = [], [], []
+        eval_off, eval_on = [], []
+        tokens = 0
+        for _ in range(args.repeats):
+            plain_steps.append(timed(plain_loop, off)[0])
+            steps, result = timed(run_miub, off)
+            off_steps.append(steps)
+            eval_off.append(result["timings"]["eval_s"])
+            steps, result = timed(run_miub, on)
+            on_steps.append(steps)
+            eval_on.append(result["timings"]["eval_s"])
+            tokens = result["tokens_seen"]
+
+    def fastest(runs: list[list[float]]) -> float:
+        """Sum over steps of each step's minimum over repeats (seconds)."""
+        return sum(min(times) for times in zip(*runs, strict=True))
+
+    plain_s, off_s, on_s = fastest(plain_steps), fastest(off_steps), fastest(on_steps)
+    miub_eval_s = max(0.0, min(eval_on) - min(eval_off))
+    report = {
+        "model": args.model or "random llama d=256 L=4",
+        "task": args.task,
+        "data_size": args.data_size,
+        "epochs": args.epochs,
+        "steps_timed": len(plain_steps[0]),
+        "threads": torch.get_num_threads(),
+        "repeats": args.repeats,
+        "tokens_per_run": tokens,
+        "plain_train_s": plain_s,
+        "miub_off_train_s": off_s,
+        "miub_on_train_s": on_s,
+        "eval_s_without_miub": min(eval_off),
+        "eval_s_with_miub": min(eval_on),
+        "ratio_miub_off": plain_s / off_s,
+        "ratio_miub_on": plain_s / (on_s + miub_eval_s),
+        "ratio_end_to_end_on": plain_s / (on_s + min(eval_on)),
+        "targets": {"ratio_miub_off": 0.95, "ratio_miub_on": 0.90},
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
