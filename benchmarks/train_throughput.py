@@ -26,6 +26,7 @@ import json
 import math
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ class StepClock:
         self._handle.remove()
 
     def step_seconds(self) -> list[float]:
-        return [b - a for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
+        return [b - a for a, b in pairwise(self.stamps)]
 
 
 def timed(function: Any, config: TrainConfig) -> tuple[list[float], Any]:

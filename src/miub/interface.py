@@ -54,3 +54,17 @@ class StreamingEstimator(Protocol):
     def update(self, base: torch.Tensor, lora: torch.Tensor) -> None: ...
 
     def result(self) -> EstimateResult: ...
+
+
+@runtime_checkable
+class FactoredUpdate(Protocol):
+    """Optional estimator capability: take the LoRA branch in factored, low-rank form.
+
+    ``update_factored(base, inner, up)`` must equal ``update(base, inner @ up)`` up to float
+    rounding, with ``base`` (n, d), ``inner`` = lora_A output (n, r) and ``up`` = scaling·Bᵀ
+    (r, d), all float32. A projection ``l R`` then costs r·k instead of d·k flops per token.
+    """
+
+    def update_factored(
+        self, base: torch.Tensor, lora_inner: torch.Tensor, lora_up: torch.Tensor
+    ) -> None: ...

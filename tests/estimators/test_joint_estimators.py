@@ -207,3 +207,21 @@ def test_empty_state_and_state_size() -> None:
     single = make_estimator("js-mi", k=8)
     single.update(base[:1], lora[:1])
     assert math.isnan(single.result().stderr)
+
+
+@pytest.mark.parametrize("feature_map", ["projection", "topk", "identity"])
+def test_factored_update_equals_full_update(feature_map: str) -> None:
+    """l = inner @ up given in factored form gives the same state as l itself."""
+    generator = torch.Generator().manual_seed(3)
+    base = torch.randn(300, 24, generator=generator)
+    inner = torch.randn(300, 4, generator=generator)
+    up = torch.randn(4, 24, generator=generator)
+    full = make_estimator("js-mi", k=8, feature_map=feature_map)
+    factored = make_estimator("js-mi", k=8, feature_map=feature_map)
+    for rows in (slice(0, 120), slice(120, 300)):
+        full.update(base[rows], inner[rows] @ up)
+        factored.update_factored(base[rows], inner[rows], up)  # type: ignore[attr-defined]
+    expected, got = full.result(), factored.result()
+    assert got.value == pytest.approx(expected.value, rel=1e-5, abs=1e-9)
+    assert got.extras["mi"] == pytest.approx(expected.extras["mi"], rel=1e-5, abs=1e-9)
+    assert got.stderr == pytest.approx(expected.stderr, rel=1e-4, abs=1e-9)

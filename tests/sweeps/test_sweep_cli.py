@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sweep_helpers import SYNTHETIC, read_csv, write_study
 
 from miub.sweeps.export import BASE_COLUMNS
@@ -21,6 +22,7 @@ def miub(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_sweep_command_end_to_end(tmp_path: Path) -> None:
     study = write_study(tmp_path / "study.yaml", grid__seeds=[0])
     out = tmp_path / "out"

@@ -28,17 +28,44 @@ def _done_runs(store: Path) -> int:
         return 0
 
 
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (Linux /proc; empty elsewhere)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _sweep_then_kill(command: list[str], env: dict[str, str], store: Path, after: int) -> None:
-    """Start the sweep, SIGKILL it once ``after`` runs are done (or when it ends on its own)."""
+    """Start the sweep, SIGKILL it once ``after`` runs are done (or when it ends on its own);
+    its worker processes must not outlive it."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while process.poll() is None and _done_runs(store) < after and time.monotonic() < deadline:
         time.sleep(0.02)
+    workers = _children(process.pid)
     if process.poll() is None:
         os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), "orphaned sweep workers"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_kill_9_then_resume_equals_an_uninterrupted_sweep(tmp_path: Path, workers: int) -> None:
     study = write_study(tmp_path / "study.yaml")  # 24 runs

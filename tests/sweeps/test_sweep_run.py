@@ -138,16 +138,21 @@ def test_result_that_is_not_json_fails_the_run(tmp_path: Path) -> None:
 def test_new_estimator_columns_appear_when_results_bring_them(tmp_path: Path) -> None:
     def runner(config: TrainConfig, run_dir: Path) -> dict[str, Any]:
         metrics: dict[str, Any] = {"ce": 1.0, "token_jsd": 0.1, "token_jsd_stderr": 0.01}
-        if config.rank == 4:
-            metrics |= {"zeta": 2.0, "zeta_stderr": 0.1, "train_loss": 3.0}
+        if config.rank == 4:  # a new estimator, and secondary values that are not columns
+            metrics |= {"cosine": 0.5, "cosine_stderr": 0.1, "dpi_mi": 3.0, "dpi_mi_stderr": 1.0}
         return {"metrics": metrics, "n_params": {"total": 1234, "non_embedding": 1000}}
 
     out = tmp_path / "out"
     sweep(tmp_path, out, runner=runner)
     header, rows = read_csv(out / "results.csv")
-    assert header[len(BASE_COLUMNS) :] == ["token_jsd", "token_jsd_stderr", "zeta", "zeta_stderr"]
+    assert header[len(BASE_COLUMNS) :] == [
+        "token_jsd",
+        "token_jsd_stderr",
+        "cosine",
+        "cosine_stderr",
+    ]
     assert {row[3] for row in rows} == {"1234"}
-    assert {row[header.index("zeta")] for row in rows} == {"", "2.0"}
+    assert {row[header.index("cosine")] for row in rows} == {"", "0.5"}
 
 
 def test_python_api_without_study_text(tmp_path: Path) -> None:

@@ -61,3 +61,16 @@ def test_options_change_the_task() -> None:
 def test_world_is_a_function_of_its_seed() -> None:
     assert build_world(seed=3, n_persons=50) == build_world(seed=3, n_persons=50)
     assert build_world(seed=3, n_persons=50) != build_world(seed=4, n_persons=50)
+
+
+def test_every_split_holds_every_popularity_tier_equally() -> None:
+    from collections import Counter
+
+    from miub.tasks.world import POPULARITY_TIERS
+
+    world, task = miub.tasks.default_world(), get("recall")
+    for split in ("train", "validation", "test"):
+        subjects = {q.subject for q in task.questions(split)}
+        counts = Counter(world.popularity[s] for s in subjects)
+        assert set(counts) == set(POPULARITY_TIERS)
+        assert max(counts.values()) - min(counts.values()) <= 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ def test_linear_schedule_warms_up_then_decays() -> None:
 
     values = [linear_schedule(step, 2, 10) for step in range(10)]
     assert values[:3] == [1 / 3, 2 / 3, 1.0]
-    assert all(a > b > 0 for a, b in zip(values[2:], values[3:], strict=False))
+    assert all(a > b > 0 for a, b in pairwise(values[2:]))
 
 
 def test_gradient_checkpointing_run(tiny_model_dir: Path, colour_task: ColourTask) -> None:

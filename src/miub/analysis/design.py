@@ -4,6 +4,7 @@ one-axis slices through the centre point along which each axis varies."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,11 +52,10 @@ def axis_slice(frame: pd.DataFrame, axis: str) -> AxisSlice | None:
         return None
     data = frame[np.isfinite(frame[column].to_numpy(float))]
     others = [c for c in cell_columns(data) if c != column]
-    if not others:
-        groups = [((), data)]
-    else:
-        groups = list(data.groupby(others, dropna=False, sort=True))
-    best: tuple[tuple[int, float, int], object, pd.DataFrame] | None = None
+    groups: list[tuple[Any, pd.DataFrame]] = (
+        list(data.groupby(others, dropna=False, sort=True)) if others else [((), data)]
+    )
+    best: tuple[tuple[int, float, int], Any, pd.DataFrame] | None = None
     for key, rows in groups:
         n_levels = rows[column].nunique()
         score = (n_levels, -_distance_from_middle(data, others, rows), len(rows))

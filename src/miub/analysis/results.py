@@ -110,6 +110,7 @@ def prepare_frame(frame: pd.DataFrame) -> Results:
 def find_metrics(frame: pd.DataFrame) -> list[Metric]:
     """Metrics with at least one finite value: MIUB estimators, internal baselines (any other
     ``<name>`` with a ``<name>_stderr``), then CE, PPL and err."""
+
     def has_values(name: str) -> bool:
         return name in frame.columns and bool(np.isfinite(frame[name].to_numpy(float)).any())
 

@@ -116,7 +116,7 @@ def axis_stats(
             notes.append(f"{form}: {result.status} ({result.message})")
     x, y = rows[column].to_numpy(float), rows[metric].to_numpy(float)
     enough = len(np.unique(x)) >= 2 and len(x) >= 3
-    rho, p_value = (stats.spearmanr(x, y) if enough else (np.nan, np.nan))
+    rho, p_value = stats.spearmanr(x, y) if enough else (np.nan, np.nan)
     linear = fits.get("loglinear")
     slope = linear.params["b"] if linear is not None and linear.ok else float("nan")
     slope_ci = linear.ci.get("b", (np.nan, np.nan)) if linear is not None else (np.nan, np.nan)

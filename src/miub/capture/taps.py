@@ -20,28 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import torch
 from torch import nn
 
 from miub.capture.modules import LoraModuleInfo
 from miub.errors import MiubUserError
-from miub.interface import StreamingEstimator
-
-
-@runtime_checkable
-class FactoredUpdate(Protocol):
-    """Optional estimator capability: take the LoRA branch in factored, low-rank form.
-
-    ``update_factored(base, inner, up)`` must equal ``update(base, inner @ up)`` up to float
-    rounding, with ``base`` (n, d), ``inner`` = lora_A output (n, r) and ``up`` = scaling·Bᵀ
-    (r, d), all float32. A projection ``l R`` then costs r·k instead of d·k flops per token.
-    """
-
-    def update_factored(
-        self, base: torch.Tensor, lora_inner: torch.Tensor, lora_up: torch.Tensor
-    ) -> None: ...
+from miub.interface import FactoredUpdate, StreamingEstimator
 
 
 @dataclass(frozen=True)

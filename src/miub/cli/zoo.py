@@ -66,8 +66,8 @@ def verify() -> None:
 def build(
     out: Path | None = typer.Option(None, help="Output folder (default: the package's assets)."),
     seed: int = typer.Option(0, help="Seed of initialisation and data order."),
-    steps: int = typer.Option(500, help="Optimizer steps per model."),
-    batch_size: int = typer.Option(16, help="Sequences per step."),
+    steps: int = typer.Option(1000, help="Optimizer steps per model."),
+    batch_size: int = typer.Option(8, help="Sequences per step."),
     seq_len: int = typer.Option(128, help="Tokens per sequence."),
     sizes: str = typer.Option("", help="Comma-separated model names to build (default: all)."),
     threads: int = typer.Option(1, help="torch CPU threads (1 is fastest on a shared machine)."),

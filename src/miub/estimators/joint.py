@@ -83,13 +83,33 @@ class FeatureJointEstimator:
 
     def update(self, base: torch.Tensor, lora: torch.Tensor) -> None:
         """Add one batch of real tokens: ``base``, ``lora`` float32 ``(T, d)``. No host sync."""
-        n = base.shape[0]
-        if n == 0:
+        if base.shape[0] == 0:
             return
         if not self.feature_map_.fitted:
             self.feature_map_.fit(base)
-        log_p = to_log_probs(self.feature_map_(base), self.tau, self.standardize)  # (T, k)
-        log_q = to_log_probs(self.feature_map_(lora), self.tau, self.standardize)  # (T, k)
+        self._add_logits(self.feature_map_(base), self.feature_map_(lora))
+
+    def update_factored(
+        self, base: torch.Tensor, lora_inner: torch.Tensor, lora_up: torch.Tensor
+    ) -> None:
+        """Same as ``update(base, lora_inner @ lora_up)`` with the LoRA branch in low-rank form.
+
+        ``lora_inner`` = A x, ``(T, r)``; ``lora_up`` = s Bᵀ, ``(r, d)``. The feature map is
+        linear, so ``map(l) = lora_inner @ map(lora_up)``: r·k instead of d·k flops per token.
+        """
+        if base.shape[0] == 0:
+            return
+        if not self.feature_map_.fitted:
+            self.feature_map_.fit(base)
+        lora_logits = lora_inner @ self.feature_map_(lora_up)  # (T, r) @ (r, k) -> (T, k)
+        self._add_logits(self.feature_map_(base), lora_logits)
+
+    def _add_logits(self, base_logits: torch.Tensor, lora_logits: torch.Tensor) -> None:
+        """Accumulate the state from mapped logits ``(T, k)`` of both branches."""
+        n = base_logits.shape[0]
+        device = base_logits.device
+        log_p = to_log_probs(base_logits, self.tau, self.standardize)  # (T, k)
+        log_q = to_log_probs(lora_logits, self.tau, self.standardize)  # (T, k)
         p, q = log_p.exp(), log_q.exp()
         k = p.shape[1]
         # log_softmax of finite logits is finite, so the plain -sum p log p is safe here.
@@ -101,9 +121,9 @@ class FeatureJointEstimator:
         q_g = grouped[..., k : 2 * k].transpose(0, 1)  # (G, n, k)
         joint = torch.bmm(p_g.transpose(1, 2), q_g)  # (G, k, k)
         if self.sums_ is None or self.joint_ is None:
-            dtype = accumulation_dtype(base.device)
-            self.sums_ = torch.zeros(self.n_groups, 2 * k + 2, dtype=dtype, device=base.device)
-            self.joint_ = torch.zeros(self.n_groups, k, k, dtype=dtype, device=base.device)
+            dtype = accumulation_dtype(device)
+            self.sums_ = torch.zeros(self.n_groups, 2 * k + 2, dtype=dtype, device=device)
+            self.joint_ = torch.zeros(self.n_groups, k, k, dtype=dtype, device=device)
         self.sums_ += grouped.sum(dim=0)
         self.joint_ += joint
         added = group_counts(self.n_tokens_, n, self.n_groups)

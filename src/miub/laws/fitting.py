@@ -18,6 +18,7 @@ import pandas as pd
 
 from miub.errors import MiubUserError
 from miub.laws.axes import axis_column, axis_logs
+from miub.laws.batched import solve_batch
 from miub.laws.forms import LawForm
 from miub.laws.optimize import (
     fit_loglinear,
@@ -196,29 +197,27 @@ def _bootstrap(
     n_resamples: int,
     seed: int,
 ) -> None:
-    """Resample rows with replacement (as multiplicity weights); fill ci, stderr, samples."""
+    """Resample rows with replacement (as multiplicity weights); fill ci, stderr, samples.
+
+    All resamples are solved together from the point estimate (:mod:`miub.laws.batched`);
+    any that do not settle are re-fitted singly by L-BFGS-B from the point estimate, then
+    from the best grid start. Resamples with too few distinct points are skipped.
+    """
     rng = np.random.default_rng(seed)
     n = len(target)
-    thetas = []
-    for _ in range(n_resamples):
-        weights = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
-        if len(np.unique(logx[weights > 0], axis=0)) < law.n_params:
-            continue
-        if law.name == "loglinear":
-            theta = fit_loglinear(logx, target, weights)
-            converged = True
-        else:
-            # Warm start from the point fit; the best grid start only as a fallback.
-            optimum = minimise(law, warm[:1], logx, target, weights)
-            if not optimum.converged:
-                optimum = minimise(law, warm, logx, target, weights)
-            theta, converged = optimum.theta, optimum.converged
-        if converged and np.all(np.isfinite(theta)):
-            thetas.append(theta)
-    result.n_bootstrap = len(thetas)
-    if not thetas:
+    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_resamples)])
+    weights = counts.astype(float)  # (B, n)
+    distinct = np.array([len(np.unique(logx[row > 0], axis=0)) for row in weights])
+    weights = weights[distinct >= law.n_params]
+    thetas, settled = solve_batch(law, warm[0], logx, target, weights)
+    for b in np.flatnonzero(~settled):
+        optimum = minimise(law, warm, logx, target, weights[b])
+        thetas[b] = optimum.theta
+        settled[b] = optimum.converged and bool(np.all(np.isfinite(optimum.theta)))
+    samples = thetas[settled]
+    result.n_bootstrap = len(samples)
+    if len(samples) == 0:
         return
-    samples = np.asarray(thetas)
     result.bootstrap_theta_ = samples
     public = [law.public_params(theta) for theta in samples]
     tail = 100 * (1 - result.ci_level) / 2

@@ -84,46 +84,60 @@ class LawForm:
                 out.append(LOG_BOUNDS)
         return out
 
-    def _terms(self, theta: np.ndarray, logx: np.ndarray) -> np.ndarray:
-        """The linear terms inside the log-sum-exp, shape (n, n_terms)."""
-        n = logx.shape[0]
-        terms = np.empty((n, 1 + self.n_axes if self.name == "additive" else 2))
-        terms[:, 0] = theta[0]
-        if self.name == "additive":
-            terms[:, 1:] = theta[1::2] - logx * theta[2::2]  # a_i − α_i x_i
-        else:
-            terms[:, 1] = theta[1] - logx @ theta[2:]  # a − Σ α_i x_i
-        return terms
-
     def predict(self, theta: np.ndarray, logx: np.ndarray) -> np.ndarray:
         """``log ŷ`` for log-space forms, ``ŷ`` for log-linear; ``logx`` is (n, k)."""
         if self.name == "loglinear":
             return theta[0] + logx @ theta[1:]
         if self.name == "power":
             return theta[0] - logx @ theta[1:]
-        return _log_sum_exp(self._terms(theta, logx))[0]
+        return self.predict_batch(theta[None, :], logx)[0][0]
 
     def predict_with_gradient(
         self, theta: np.ndarray, logx: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The prediction of :meth:`predict` and its Jacobian in ``theta``, shape (n, n_params).
+        """The prediction of :meth:`predict` and its Jacobian in ``theta``, shape (n, n_params)."""
+        pred, jac = self.predict_batch(theta[None, :], logx, gradient=True)
+        assert jac is not None
+        return pred[0], jac[0]
 
-        For a log-sum-exp, ∂LSE/∂term_j = softmax_j, so each entry is a softmax weight times the
-        derivative of the linear term (1 for a log scale, −x_i for an exponent).
+    def predict_batch(
+        self, theta: np.ndarray, logx: np.ndarray, gradient: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions for a batch of parameter vectors ``theta`` (B, p) at ``logx`` (n, k):
+        shape (B, n), and with ``gradient`` the Jacobians, shape (B, n, p).
+
+        For a log-sum-exp, ∂LSE/∂term_j = softmax_j, so each Jacobian entry is a softmax
+        weight times the derivative of the linear term (1 for a log scale, −x_i for an
+        exponent).
         """
-        jac = np.empty((logx.shape[0], len(theta)))
+        batch, n = theta.shape[0], logx.shape[0]
         if self.name in ("power", "loglinear"):
-            jac[:, 0] = 1.0
-            jac[:, 1:] = -logx if self.name == "power" else logx
-            return self.predict(theta, logx), jac
-        pred, weights = _log_sum_exp(self._terms(theta, logx))  # (n,), (n, n_terms)
-        jac[:, 0] = weights[:, 0]
+            sign = -1.0 if self.name == "power" else 1.0
+            pred = theta[:, :1] + sign * (theta[:, 1:] @ logx.T)  # (B, n)
+            if not gradient:
+                return pred, None
+            jac = np.empty((batch, n, theta.shape[1]))
+            jac[:, :, 0] = 1.0
+            jac[:, :, 1:] = sign * logx[None, :, :]
+            return pred, jac
         if self.name == "additive":
-            jac[:, 1::2] = weights[:, 1:]
-            jac[:, 2::2] = -weights[:, 1:] * logx
+            terms = np.empty((batch, n, 1 + self.n_axes))
+            terms[:, :, 1:] = theta[:, None, 1::2] - logx[None] * theta[:, None, 2::2]
         else:
-            jac[:, 1] = weights[:, 1]
-            jac[:, 2:] = -weights[:, 1:2] * logx
+            terms = np.empty((batch, n, 2))
+            terms[:, :, 1] = theta[:, 1:2] - theta[:, 2:] @ logx.T  # a − Σ α_i x_i
+        terms[:, :, 0] = theta[:, :1]
+        pred, weights = _log_sum_exp(terms)  # (B, n), (B, n, m)
+        if not gradient:
+            return pred, None
+        jac = np.empty((batch, n, theta.shape[1]))
+        jac[:, :, 0] = weights[:, :, 0]
+        if self.name == "additive":
+            jac[:, :, 1::2] = weights[:, :, 1:]
+            jac[:, :, 2::2] = -weights[:, :, 1:] * logx[None]
+        else:
+            jac[:, :, 1] = weights[:, :, 1]
+            jac[:, :, 2:] = -weights[:, :, 1:2] * logx[None]
         return pred, jac
 
     def public_params(self, theta: np.ndarray) -> dict[str, float]:
@@ -148,12 +162,12 @@ class LawForm:
 
 
 def _log_sum_exp(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise log Σ_j exp(terms_j) and the softmax weights, shapes (n,) and (n, m).
+    """log Σ_j exp(terms_j) over the last axis, and the softmax weights.
 
     Hand-rolled rather than scipy's: it runs inside every objective evaluation of thousands
     of bootstrap fits, where scipy's argument checks cost more than the arithmetic.
     """
-    top = terms.max(axis=1, keepdims=True)
+    top = terms.max(axis=-1, keepdims=True)
     shifted = np.exp(terms - top)
-    total = shifted.sum(axis=1, keepdims=True)
-    return (top + np.log(total))[:, 0], shifted / total
+    total = shifted.sum(axis=-1, keepdims=True)
+    return (top + np.log(total))[..., 0], shifted / total

@@ -87,7 +87,7 @@ def score_starts(
     scores = np.empty(len(starts))
     for begin in range(0, len(starts), chunk):
         block = starts[begin : begin + chunk]
-        preds = np.stack([form.predict(theta, logx) for theta in block])  # (b, n)
+        preds, _ = form.predict_batch(block, logx)  # (b, n)
         residuals = preds - target[None, :]
         scores[begin : begin + chunk] = np.sum(huber(residuals), axis=1)
     return np.where(np.isfinite(scores), scores, np.inf)

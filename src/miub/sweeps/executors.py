@@ -6,6 +6,10 @@ completion order. Runs execute :func:`~miub.sweeps.outcome.execute_run`, so a ru
 exception always comes back as a ``failed`` outcome; a worker that dies (segfault, OOM kill)
 fails the runs it may have held, and the sweep goes on.
 
+Every run uses ``resources.num_cpus`` CPU threads under every executor (the same float
+reductions, hence the same numbers). ``resources.num_gpus`` is enforced by Ray only; locally
+the run config's ``device`` decides.
+
 * ``local`` with 1 worker: in this process, one run after another.
 * ``local`` with N workers: N spawned processes (``concurrent.futures``, spawn context).
 * ``ray``: one Ray task per run (:mod:`miub.sweeps.ray_executor`).

@@ -2,9 +2,10 @@
 
 Columns, exactly: ``study, run_key, model, n_params, task, rank, data_size, seed, status, ce,
 ppl, acc, acc_norm``, then ``<estimator>, <estimator>_stderr`` for every MIUB estimator present
-in any run's metrics, then ``wall_s``. An estimator is a known MIUB estimator name
-(:data:`KNOWN_ESTIMATORS`, in that order) or any other metric reported with a ``_stderr``
-(sorted by name). Failed runs have empty metrics.
+in any run's metrics (the registered estimators, :data:`KNOWN_ESTIMATORS`, in registry order),
+then ``wall_s``. Failed runs have empty metrics. Secondary values that runs also report
+(``base_token_mi``, ``lora_token_mi``, prefixed duplicates such as ``dpi_mi``, ...) stay in
+each run's result JSON in the store and in ``runs/<run_key>/result.json``.
 
 Cost: rows are appended as runs finish (O(1) per run); the file is rewritten atomically
 (temp file + ``os.replace``) when a sweep starts, when a new estimator column appears, and
@@ -27,29 +28,21 @@ BASE_COLUMNS = (
     "study", "run_key", "model", "n_params", "task", "rank", "data_size", "seed", "status",
     "ce", "ppl", "acc", "acc_norm",
 )  # fmt: skip
-EXTERNAL_METRICS = frozenset({"ce", "ppl", "acc", "acc_norm"})
 KNOWN_ESTIMATORS = (
     "js_mi", "mi", "dpi", "token_jsd", "miub_token", "norm_ratio", "cosine", "linear_cka",
 )  # fmt: skip
+"""``miub.estimators.list_estimators()`` names with ``-`` → ``_`` (a test keeps them equal)."""
 
 
 def estimators_in(metrics: dict[str, Any]) -> set[str]:
     """The MIUB estimator names among a run's flat metrics."""
-    found = set()
-    for name, value in metrics.items():
-        if name in EXTERNAL_METRICS or name.endswith("_stderr") or isinstance(value, bool):
-            continue
-        is_number = isinstance(value, int | float)
-        if is_number and (name in KNOWN_ESTIMATORS or f"{name}_stderr" in metrics):
-            found.add(name)
-    return found
+    return {name for name in KNOWN_ESTIMATORS if name in metrics}
 
 
 def estimator_order(names: Iterable[str]) -> list[str]:
-    """Known estimators in their canonical order, then the others alphabetically."""
+    """Estimators in registry order."""
     names = set(names)
-    known = [name for name in KNOWN_ESTIMATORS if name in names]
-    return known + sorted(names - set(KNOWN_ESTIMATORS))
+    return [name for name in KNOWN_ESTIMATORS if name in names]
 
 
 def csv_columns(estimators: Iterable[str]) -> list[str]:

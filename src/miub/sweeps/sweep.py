@@ -116,20 +116,22 @@ def run_sweep(
 
         jobs = (RunJob(run.key, run.config, out / "runs" / run.key) for run in todo)
         chosen = make_executor(executor or study.executor, runner)
-        for outcome in chosen.execute(jobs, dispatch):
-            run = by_key[outcome.key]
-            outcome, result_json = _serialise(outcome)
-            store.record(outcome, result_json)
-            export.append(_finished(run, outcome, result_json))
-            if outcome.status == "done":
-                summary.done += 1
-            else:
-                summary.failed += 1
-                summary.failures.append((outcome.key, outcome.error or ""))
-            if observer is not None:
-                observer.finished(run, outcome)
-        if todo:
-            export.rewrite()  # final file in grid order
+        try:
+            for outcome in chosen.execute(jobs, dispatch):
+                run = by_key[outcome.key]
+                outcome, result_json = _serialise(outcome)
+                store.record(outcome, result_json)
+                export.append(_finished(run, outcome, result_json))
+                if outcome.status == "done":
+                    summary.done += 1
+                else:
+                    summary.failed += 1
+                    summary.failures.append((outcome.key, outcome.error or ""))
+                if observer is not None:
+                    observer.finished(run, outcome)
+        finally:  # also on Ctrl-C: leave the file in grid order
+            if todo:
+                export.rewrite()
     return summary
 
 

@@ -1,9 +1,9 @@
 """The pretraining corpus: encyclopedia articles about the known entities, plus real English.
 
-Every known fact is written ``renderings`` times, each time with the next paraphrase of its
-relation (so each fact appears in several wordings), in articles whose sentence order is
-shuffled. Cities, countries and realms get more renderings, being few and shared by many
-persons. Real English is :func:`miub.tasks.english.pretraining_english`.
+A known person gets ``world.popularity[person]`` articles; article ``r`` words each fact with
+paraphrase ``r + i`` of its relation (so every fact appears in several wordings) and shuffles
+its sentences. Cities and countries get ``place_renderings`` articles each, being few and
+shared by many persons. Real English is :func:`miub.tasks.english.pretraining_english`.
 Novel persons, task query templates and held-out English never enter the corpus.
 """
 
@@ -48,9 +48,7 @@ def render_article(subject: str, facts: list[Fact], rendering: int, rng: random.
     return " ".join(sentences)
 
 
-def build_corpus(
-    world: World, renderings: int = 5, place_renderings: int = 20, seed: int = 0
-) -> Corpus:
+def build_corpus(world: World, place_renderings: int = 20, seed: int = 0) -> Corpus:
     """Render the known facts of ``world`` and mix them with the pretraining English text."""
     rng = random.Random(f"miub-corpus-{seed}")
     by_subject: dict[str, list[Fact]] = defaultdict(list)
@@ -58,7 +56,7 @@ def build_corpus(
         by_subject[fact.subject].append(fact)
     documents: list[str] = []
     for subject, facts in by_subject.items():
-        count = renderings if subject in world.persons else place_renderings
+        count = world.popularity.get(subject, place_renderings)
         documents += [render_article(subject, facts, r, rng) for r in range(count)]
     documents += pretraining_english()
     rng.shuffle(documents)

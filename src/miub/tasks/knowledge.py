@@ -1,7 +1,8 @@
 """Knowledge tasks over the fictional world: ``recall``, ``novel`` and ``compose``.
 
-Known persons are split by entity: the first 160 (in world order) are test, the next 80
-validation, the rest train, so no train question is about a validation or test person.
+Known persons are split by entity: the first 100 (in world order) are test, the next 50
+validation, the rest train, so no train question is about a validation or test person. Each
+split holds the popularity tiers in equal shares (see :mod:`miub.tasks.world`).
 
 - ``recall``: one-hop questions about known persons (facts that are in the pretraining
   corpus, asked with a prompt wording that never is).
@@ -20,7 +21,7 @@ from miub.tasks.base import Question, Task, make_choices
 from miub.tasks.templates import COMPOSE_QUERIES, QUERIES
 from miub.tasks.world import World, default_world
 
-PERSON_SPLIT_SIZES = {"test": 160, "validation": 80}
+PERSON_SPLIT_SIZES = {"test": 100, "validation": 50}
 
 
 def split_persons(world: World) -> dict[str, list[str]]:

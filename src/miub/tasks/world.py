@@ -9,7 +9,11 @@ A :class:`World` holds four kinds of entity, each with a unique invented name:
 
 Persons come in two disjoint groups: *known* persons, whose facts are written into the
 pretraining corpus (``recall``, ``compose``), and *novel* persons, whose facts appear only in
-fine-tuning data (``novel``). The world is a pure function of its seed.
+fine-tuning data (``novel``). Known persons have a *popularity*: the number of articles about
+them in the corpus, from a geometric ladder (``POPULARITY_TIERS``) assigned round-robin, so
+every task split holds every tier equally. As with real long-tail knowledge, small models
+learn only the popular persons and larger models reach further down the tail, which is what
+makes zero-shot ``recall`` rise with model size. The world is a pure function of its seed.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ PERSON_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 """Closed value sets of the person attributes other than ``city`` (whose values are cities)."""
 
+POPULARITY_TIERS: tuple[int, ...] = (3, 6, 12, 24, 48)
+"""Corpus articles per known person, by tier; person ``i`` is in tier ``i % 5``."""
+
 _ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "th", "br", "dr", "kr", "st", "tr", "sh", "gr")  # fmt: skip
 _VOWELS = ("a", "e", "i", "o", "u", "ae", "ia", "ou")
 _CODAS = ("", "", "", "n", "r", "l", "s", "th", "m", "k")
@@ -63,6 +70,7 @@ class World:
     cities: dict[str, str]  # city -> country
     persons: dict[str, dict[str, str]]  # known person -> {relation: value}
     novel_persons: dict[str, dict[str, str]]  # novel person -> {relation: value}
+    popularity: dict[str, int]  # known person -> number of corpus articles about them
     reserved_words: frozenset[str] = field(default_factory=frozenset, repr=False)
 
     def known_facts(self) -> list[Fact]:
@@ -113,7 +121,7 @@ def english_words(text: str) -> frozenset[str]:
 
 def build_world(
     seed: int = 0,
-    n_persons: int = 400,
+    n_persons: int = 300,
     n_novel_persons: int = 240,
     reserved_words: frozenset[str] = frozenset(),
 ) -> World:
@@ -134,7 +142,9 @@ def build_world(
 
     persons = {p: attributes() for p in _unique_names(rng, n_persons, taken, reserved_words)}
     novel = {p: attributes() for p in _unique_names(rng, n_novel_persons, taken, reserved_words)}
-    return World(seed, realms, countries, cities, persons, novel, reserved_words)
+    tiers = POPULARITY_TIERS
+    popularity = {p: tiers[i % len(tiers)] for i, p in enumerate(persons)}
+    return World(seed, realms, countries, cities, persons, novel, popularity, reserved_words)
 
 
 @cache

@@ -48,11 +48,10 @@ def seed_everything(seed: int) -> None:
 
 
 def linear_schedule(step: int, warmup_steps: int, total_steps: int) -> float:
-    """LR multiplier for optimizer step ``step`` (0-based) of ``total_steps``:
+    """LR multiplier for optimizer step ``step`` (0-based) of ``total_steps``.
 
-        (step + 1) / (warmup + 1)                   for step < warmup (never exactly 0)
-        (total - step) / (total - warmup)           afterwards, reaching 1/(total - warmup)
-                                                    at the last step
+    ``(step + 1) / (warmup + 1)`` while ``step < warmup`` (never exactly 0), then
+    ``(total - step) / (total - warmup)``, which is ``1 / (total - warmup)`` at the last step.
     """
     if step < warmup_steps:
         return (step + 1) / (warmup_steps + 1)
@@ -133,7 +132,6 @@ def run_training(
         optimizer, lambda step: linear_schedule(step, warmup_steps, total_steps)
     )
 
-    run_log = RunLog(out_dir)
     history: list[dict[str, Any]] = []
     last_eval: EvalPass | None = None
     eval_seconds = 0.0
@@ -143,7 +141,7 @@ def run_training(
     loss_count = 0
     train_started = time.perf_counter()
     peft_model.train()
-    with TrainingProgress(total_steps, enabled=progress) as bar:
+    with RunLog(out_dir) as run_log, TrainingProgress(total_steps, enabled=progress) as bar:
         while step < total_steps:
             for batch in loader:
                 tokens_seen += int(batch["attention_mask"].sum())  # on the CPU copy: no sync
@@ -182,7 +180,6 @@ def run_training(
                 bar.update(step)
     timings["train_s"] = time.perf_counter() - train_started - eval_seconds
     timings["eval_s"] = eval_seconds
-    run_log.close()
     assert last_eval is not None  # the final step always evaluates
 
     if out_dir is not None:

@@ -43,6 +43,12 @@ class RunLog:
                 self._tensorboard.add_scalar(name, float(value), global_step=step)
         self._csv_file.flush()
 
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._writer is not None:
             self._csv_file.close()

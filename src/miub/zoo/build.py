@@ -4,8 +4,9 @@ Steps: write the English snapshot, build the corpus (seeded world + pydoc Englis
 tokenizer on it, encode the corpus into one token stream, pretrain every size with the same
 data, seed and token budget, save each as a Hugging Face model folder (safetensors +
 tokenizer), and write ``manifest.json`` with sizes, hashes, losses and wall times. Each model
-is also scored zero-shot on ``recall`` and ``cloze`` (test splits) with the calibration scorer
-of :mod:`miub.zoo.scoring`, so the manifest shows that larger models know more facts.
+is also scored zero-shot on ``recall`` and ``cloze`` (test splits) with
+:func:`miub.evaluation.evaluate_multiple_choice`, so the manifest shows that larger models
+know more facts (the acceptance criterion of the zoo).
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from typing import Any
 import torch
 import transformers
 
+from miub.evaluation import evaluate_multiple_choice
 from miub.tasks import get as get_task
 from miub.tasks.corpus import build_corpus
 from miub.tasks.english import SNAPSHOT_RELPATH, snapshot_path, write_snapshot
 from miub.tasks.world import default_world
 from miub.zoo.pretrain import PretrainSettings, llama_config, pretrain
 from miub.zoo.registry import MANIFEST, sha256_file
-from miub.zoo.scoring import multiple_choice_accuracy
 from miub.zoo.specs import MODEL_SPECS, ModelSpec
 from miub.zoo.tokenizer import train_tokenizer, wrap_tokenizer
 
@@ -63,14 +64,31 @@ def _reusable_models(file: Path, corpus_sha: str, tokenizer_sha: str) -> dict[st
     return {name: entry for name, entry in old["models"].items() if (file.parent / name).is_dir()}
 
 
-def _zero_shot(model: Any, tokenizer: Any, recall: list[Any], cloze: list[Any]) -> dict[str, Any]:
+def zero_shot_scores(model: Any, tokenizer: Any) -> dict[str, Any]:
+    """Zero-shot ``recall`` and ``cloze`` test accuracy (lm-eval scoring via
+    :func:`miub.evaluation.evaluate_multiple_choice`), with recall split by popularity tier."""
+    world = default_world()
+    recall_questions = get_task("recall").questions("test")
+    recall = evaluate_multiple_choice(
+        model, tokenizer, [q.to_example() for q in recall_questions], return_logliks=True
+    )
+    cloze = evaluate_multiple_choice(model, tokenizer, get_task("cloze").test(), batch_size=32)
+    by_tier: dict[int, list[float]] = {}
+    for question, logliks in zip(recall_questions, recall["logliks"], strict=True):
+        hit = float(max(range(len(logliks)), key=logliks.__getitem__) == question.label)
+        by_tier.setdefault(world.popularity[question.subject], []).append(hit)
     return {
-        "recall_acc": round(multiple_choice_accuracy(model, tokenizer, recall), 4),
-        "cloze_acc": round(multiple_choice_accuracy(model, tokenizer, cloze), 4),
-        "n_recall": len(recall),
-        "n_cloze": len(cloze),
+        "recall_acc": round(recall["acc"], 4),
+        "recall_acc_stderr": round(recall["acc_stderr"], 4),
+        "recall_acc_by_popularity": {
+            str(tier): round(sum(hits) / len(hits), 4) for tier, hits in sorted(by_tier.items())
+        },
+        "cloze_acc": round(cloze["acc"], 4),
+        "cloze_acc_stderr": round(cloze["acc_stderr"], 4),
+        "n_recall": recall["n"],
+        "n_cloze": cloze["n"],
         "split": "test",
-        "scorer": "miub.zoo.scoring.multiple_choice_accuracy (acc, summed loglik)",
+        "scorer": "miub.evaluation.evaluate_multiple_choice (acc)",
     }
 
 
@@ -148,8 +166,6 @@ def build_zoo(
     stream = encode_corpus(tokenizer, corpus.documents)
     log(f"corpus {corpus.sha256[:12]}: {len(corpus.documents)} documents, {len(stream)} tokens")
 
-    recall = get_task("recall").test() if zero_shot else []
-    cloze = get_task("cloze").test() if zero_shot else []
     models = _reusable_models(out / MANIFEST, corpus.sha256, sha256_file(out / "tokenizer.json"))
     manifest: dict[str, Any] = {}
     for spec in specs:
@@ -181,7 +197,7 @@ def build_zoo(
             "pretraining": {**vars(settings), "learning_rate": spec.learning_rate},
             "final_loss": round(result.final_loss, 4),
             "wall_seconds": round(result.wall_seconds, 1),
-            "zero_shot": _zero_shot(result.model, tokenizer, recall, cloze) if zero_shot else {},
+            "zero_shot": zero_shot_scores(result.model, tokenizer) if zero_shot else {},
             "files": {f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()},
         }
         models[spec.name] = entry

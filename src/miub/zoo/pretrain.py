@@ -22,8 +22,8 @@ from miub.zoo.specs import ModelSpec
 class PretrainSettings:
     """Settings shared by every size (the data, token budget and schedule are identical)."""
 
-    steps: int = 500
-    batch_size: int = 16
+    steps: int = 1000
+    batch_size: int = 8
     seq_len: int = 128
     warmup_fraction: float = 0.05
     min_lr_fraction: float = 0.1
