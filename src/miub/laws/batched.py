@@ -20,11 +20,12 @@ import numpy as np
 from miub.laws.forms import LawForm
 from miub.laws.optimize import HUBER_DELTA, huber
 
-_MAX_ITERATIONS = 300
+_MAX_ITERATIONS = 1000
 _STEP_TOLERANCE = 1e-10
 # Relative loss decrease below which an accepted step counts as converged (a drift along a
 # flat direction, e.g. E → 0, changes the loss by less than this).
 _GAIN_TOLERANCE = 1e-12
+_LOSS_FLOOR = 1e-12
 _LAMBDA_GIVE_UP = 1e12
 
 
@@ -94,7 +95,8 @@ def solve_batch(
         new_loss = _losses(law, candidate, logx, target, w)
         better = new_loss < loss[index]
         moved = np.max(np.abs(candidate - t), axis=1)
-        gain = (loss[index] - new_loss) / np.maximum(loss[index], 1e-300)
+        # Relative to the loss, or to a floor where the fit is exact to ~1e-6 in log y.
+        gain = (loss[index] - new_loss) / np.maximum(loss[index], _LOSS_FLOOR)
         accepted = index[better]
         theta[accepted] = candidate[better]
         loss[accepted] = new_loss[better]

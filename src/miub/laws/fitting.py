@@ -103,8 +103,7 @@ def fit(
     result.status = "converged" if converged else "failed"
     result.message = detail + note
     if bootstrap > 0 and converged:
-        warm = np.vstack([theta[None, :], candidates[:1]])
-        _bootstrap(result, law, logx, target, warm, bootstrap, seed)
+        _bootstrap(result, law, logx, target, theta, bootstrap, seed)
     return result
 
 
@@ -193,15 +192,16 @@ def _bootstrap(
     law: LawForm,
     logx: np.ndarray,
     target: np.ndarray,
-    warm: np.ndarray,
+    start: np.ndarray,
     n_resamples: int,
     seed: int,
 ) -> None:
     """Resample rows with replacement (as multiplicity weights); fill ci, stderr, samples.
 
     All resamples are solved together from the point estimate (:mod:`miub.laws.batched`);
-    any that do not settle are re-fitted singly by L-BFGS-B from the point estimate, then
-    from the best grid start. Resamples with too few distinct points are skipped.
+    any that do not settle (a few per cent, in flat valleys) are finished singly by
+    L-BFGS-B from where the batch left them, and dropped if that fails too. Resamples with
+    too few distinct points for the law are skipped.
     """
     rng = np.random.default_rng(seed)
     n = len(target)
@@ -209,9 +209,9 @@ def _bootstrap(
     weights = counts.astype(float)  # (B, n)
     distinct = np.array([len(np.unique(logx[row > 0], axis=0)) for row in weights])
     weights = weights[distinct >= law.n_params]
-    thetas, settled = solve_batch(law, warm[0], logx, target, weights)
+    thetas, settled = solve_batch(law, start, logx, target, weights)
     for b in np.flatnonzero(~settled):
-        optimum = minimise(law, warm, logx, target, weights[b])
+        optimum = minimise(law, thetas[b : b + 1], logx, target, weights[b])
         thetas[b] = optimum.theta
         settled[b] = optimum.converged and bool(np.all(np.isfinite(optimum.theta)))
     samples = thetas[settled]

@@ -118,7 +118,7 @@ def minimise(
         gradient = _projected_gradient(form, result.x, result.jac)
         converged = bool(result.success) or gradient <= _GRADIENT_OK * max(1, len(target))
         message = str(result.message)
-        loss = float(result.fun)
+        loss = float(result.fun) * HUBER_DELTA if form.in_log_space else float(result.fun)
         if best is None or loss < best.loss:
             best = Optimum(result.x.copy(), loss, converged, message)
     if best is None:

@@ -8,12 +8,12 @@ the LoRA / training / evaluation settings shared by every run, and where the run
     name: demo
     grid:
       kind: slices            # full | slices
-      models: [zoo:nano, zoo:micro, zoo:mini, zoo:small]
+      models: [zoo:world-xxs, zoo:world-xs, zoo:world-s, zoo:world-m]
       tasks: [recall]
       ranks: [1, 2, 4, 8]
       data_sizes: [64, 128, 256]
       seeds: [0, 1]           # every grid point is run once per seed
-      center: {model: zoo:mini, rank: 4, data_size: 128}
+      center: {model: zoo:world-s, rank: 4, data_size: 128}
     lora: {alpha: null, dropout: 0.05}              # TrainConfig fields
     training: {learning_rate: 0.002, epochs: 2}     # TrainConfig fields
     eval: {k: 64, eval_examples: 100}               # EvalConfig fields

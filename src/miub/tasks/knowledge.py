@@ -1,6 +1,6 @@
 """Knowledge tasks over the fictional world: ``recall``, ``novel`` and ``compose``.
 
-Known persons are split by entity: the first 100 (in world order) are test, the next 50
+Known persons are split by entity: the first 40 (in world order) are test, the next 20
 validation, the rest train, so no train question is about a validation or test person. Each
 split holds the popularity tiers in equal shares (see :mod:`miub.tasks.world`).
 
@@ -21,7 +21,7 @@ from miub.tasks.base import Question, Task, make_choices
 from miub.tasks.templates import COMPOSE_QUERIES, QUERIES
 from miub.tasks.world import World, default_world
 
-PERSON_SPLIT_SIZES = {"test": 100, "validation": 50}
+PERSON_SPLIT_SIZES = {"test": 40, "validation": 20}
 
 
 def split_persons(world: World) -> dict[str, list[str]]:

@@ -121,7 +121,7 @@ def english_words(text: str) -> frozenset[str]:
 
 def build_world(
     seed: int = 0,
-    n_persons: int = 300,
+    n_persons: int = 120,
     n_novel_persons: int = 240,
     reserved_words: frozenset[str] = frozenset(),
 ) -> World:

@@ -197,6 +197,7 @@ def build_zoo(
             "pretraining": {**vars(settings), "learning_rate": spec.learning_rate},
             "final_loss": round(result.final_loss, 4),
             "wall_seconds": round(result.wall_seconds, 1),
+            "loss_curve": [round(value, 4) for value in result.loss_curve],
             "zero_shot": zero_shot_scores(result.model, tokenizer) if zero_shot else {},
             "files": {f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()},
         }

@@ -43,6 +43,7 @@ class PretrainResult:
 
     model: LlamaForCausalLM
     final_loss: float  # mean training loss over the last 5% of steps, nats/token
+    loss_curve: list[float]  # mean training loss of each block of 5% of the steps
     wall_seconds: float
     tokens: int
 
@@ -113,6 +114,8 @@ def pretrain(
     )
     tail = max(1, settings.steps // 20)
     tail_losses: list[float] = []
+    block_losses: list[float] = []
+    loss_curve: list[float] = []
     start = time.perf_counter()
     batches = _batches(stream, settings, generator)
     for step in range(settings.steps):
@@ -125,6 +128,10 @@ def pretrain(
         torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         optimizer.step()
         value = float(loss.detach())
+        block_losses.append(value)
+        if len(block_losses) == tail or step == settings.steps - 1:
+            loss_curve.append(sum(block_losses) / len(block_losses))
+            block_losses = []
         if step >= settings.steps - tail:
             tail_losses.append(value)
         if on_step is not None:
@@ -133,6 +140,7 @@ def pretrain(
     return PretrainResult(
         model=model,
         final_loss=sum(tail_losses) / len(tail_losses),
+        loss_curve=loss_curve,
         wall_seconds=time.perf_counter() - start,
         tokens=settings.tokens,
     )

@@ -26,11 +26,11 @@ class ModelSpec:
 
 
 MODEL_SPECS: tuple[ModelSpec, ...] = (
-    ModelSpec("world-xxs", hidden_size=32, num_layers=2, num_heads=2, learning_rate=5e-3),
-    ModelSpec("world-xs", hidden_size=64, num_layers=3, num_heads=4, learning_rate=4e-3),
-    ModelSpec("world-s", hidden_size=96, num_layers=4, num_heads=4, learning_rate=3e-3),
-    ModelSpec("world-m", hidden_size=128, num_layers=4, num_heads=4, learning_rate=2.5e-3),
-    ModelSpec("world-l", hidden_size=160, num_layers=5, num_heads=5, learning_rate=2e-3),
+    ModelSpec("world-xxs", hidden_size=32, num_layers=2, num_heads=2, learning_rate=6e-3),
+    ModelSpec("world-xs", hidden_size=64, num_layers=3, num_heads=4, learning_rate=5e-3),
+    ModelSpec("world-s", hidden_size=96, num_layers=4, num_heads=4, learning_rate=4e-3),
+    ModelSpec("world-m", hidden_size=128, num_layers=4, num_heads=4, learning_rate=3.5e-3),
+    ModelSpec("world-l", hidden_size=160, num_layers=5, num_heads=5, learning_rate=3e-3),
 )
 """Default family, about 0.08M to 1.9M parameters (vocabulary 1536, tied embeddings)."""
 

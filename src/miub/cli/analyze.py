@@ -1,0 +1,71 @@
+"""``miub fit DIR`` (writes DIR/fits.json) and ``miub report DIR`` (writes DIR/report.html
+and DIR/figures/*.png) for the output directory of a ``miub sweep``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from miub.cli.main import app
+
+_console = Console(stderr=True)
+_BOOTSTRAP = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples per axis law.")
+_JOINT = typer.Option(100, "--joint-bootstrap", min=0, help="Resamples per joint (N,R,D) law.")
+_SEED = typer.Option(0, "--seed", help="Seed of the bootstrap.")
+
+
+def _progress(message: str) -> None:
+    _console.print(f"[dim]{message}…[/dim]")
+
+
+def print_summary(analysis: object) -> None:
+    """The analysis' compact table and claim verdicts, on stdout."""
+    from miub.analysis import Analysis
+
+    assert isinstance(analysis, Analysis)
+    console = Console()
+    rows = analysis.summary_rows()
+    if rows:
+        table = Table(title="Metrics (best first)")
+        for key in rows[0]:
+            table.add_column(
+                key, justify="left" if key in ("metric", "kind", "claims") else "right"
+            )
+        for row in rows:
+            table.add_row(*row.values())
+        console.print(table)
+    console.print(analysis.answer())
+    for note in analysis.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+@app.command("fit")
+def fit_command(
+    directory: Path = typer.Argument(..., help="Output dir of `miub sweep` (has results.csv)."),
+    bootstrap: int = _BOOTSTRAP,
+    joint_bootstrap: int = _JOINT,
+    seed: int = _SEED,
+) -> None:
+    """Fit scaling laws for every metric; write DIR/fits.json."""
+    from miub.report import fit_directory
+
+    analysis, path = fit_directory(directory, bootstrap, joint_bootstrap, seed, _progress)
+    print_summary(analysis)
+    typer.echo(f"wrote {path}")
+
+
+@app.command("report")
+def report_command(
+    directory: Path = typer.Argument(..., help="Output dir of `miub sweep` (has results.csv)."),
+    bootstrap: int = _BOOTSTRAP,
+    joint_bootstrap: int = _JOINT,
+    seed: int = _SEED,
+) -> None:
+    """Analyse DIR and write DIR/report.html (self-contained), DIR/figures/*.png, fits.json."""
+    from miub.report import build_report
+
+    path = build_report(directory, bootstrap, joint_bootstrap, seed, _progress)
+    typer.echo(f"wrote {path}")
