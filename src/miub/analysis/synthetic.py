@@ -37,7 +37,7 @@ def synthetic_results(design: str = "slices", seeds: int = 2, seed: int = 0) -> 
             ce = (1.2 + 30 * n**-0.3 + 4 * data_size**-0.4 + 0.3 * rank**-0.5) * _noise(rng, 0.01)
             js_mi = (0.05 + 0.4 * n**-0.1 * rank**-0.3 * data_size**-0.1) * _noise(rng, 0.03)
             token_jsd = 0.2 + 0.05 * math.log(rank) + rng.normal(0, 0.01)
-            acc = float(np.clip(1.0 - 0.7 * math.exp(-(ce - 1.0)) + rng.normal(0, 0.01), 0, 1))
+            acc = float(np.clip(0.3 + 0.7 * math.exp(-(ce - 1.0)) + rng.normal(0, 0.01), 0, 1))
             rows.append(
                 {
                     "study": "synthetic",

@@ -25,7 +25,9 @@ _COLUMNS = 4
 def _grid(n: int) -> tuple[Figure, list[plt.Axes]]:
     cols = min(_COLUMNS, max(n, 1))
     rows = math.ceil(max(n, 1) / cols)
-    figure, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False)
+    figure, axes = plt.subplots(
+        rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False, layout="constrained"
+    )
     flat = list(axes.ravel())
     for extra in flat[n:]:
         extra.set_visible(False)
@@ -62,14 +64,22 @@ def plot_axis(analysis: Analysis, axis: str, path: Path) -> Path:
         if linear is not None and linear.ok:
             panel.plot(grid[piece.column], linear.predict(grid), color="gray", lw=1, ls="--",
                        label="a + b·log X")  # fmt: skip
-        panel.set_xscale("log")
+        _level_ticks(panel, piece.levels)
         panel.set_title(f"{stats.metric.label}   ρ = {along.spearman:+.2f}", fontsize=10)
         panel.tick_params(labelsize=8)
         panel.grid(alpha=0.25, which="both", lw=0.5)
     panels[0].legend(fontsize=7, loc="best")
     figure.supxlabel(f"{AXIS_LABELS[axis]}   —   {piece.describe()}", fontsize=10)
-    figure.tight_layout()
     return _save(figure, path)
+
+
+def _level_ticks(panel: plt.Axes, levels: list[float]) -> None:
+    """Log x axis with a tick at each level, labelled plainly (1, 2, 4 … or 2e+05)."""
+    panel.set_xscale("log")
+    panel.minorticks_off()
+    shown = levels if len(levels) <= 8 else levels[:: math.ceil(len(levels) / 8)]
+    labels = [f"{v:g}" if v < 1e4 else f"{v:.0e}".replace("e+0", "e") for v in shown]
+    panel.set_xticks(shown, labels)
 
 
 def plot_alignment(analysis: Analysis, path: Path) -> Path | None:
@@ -84,11 +94,12 @@ def plot_alignment(analysis: Analysis, path: Path) -> Path | None:
         stats = analysis.stats[name]
         points = panel.scatter(frame[name], frame["err"], c=shade, cmap="viridis", s=14, lw=0)
         panel.set_title(f"{stats.metric.label}   ρ = {stats.alignment:+.2f}", fontsize=10)
-        panel.set_ylabel("1 − ACC", fontsize=8)
         panel.tick_params(labelsize=8)
         panel.grid(alpha=0.25, lw=0.5)
+    figure.supylabel("1 − ACC", fontsize=10)
+    figure.supxlabel("metric value (one dot per run)", fontsize=10)
     if shade is not None:
-        figure.colorbar(points, ax=panels[: len(names)], label="log2 rank", shrink=0.8)
+        figure.colorbar(points, ax=panels, label="log2 rank", shrink=0.6)
     return _save(figure, path)
 
 
@@ -97,10 +108,18 @@ def plot_breakdown(table: pd.DataFrame, path: Path, title: str) -> Path | None:
     if table.empty:
         return None
     estimators = sorted(table["estimator"].unique())
-    figure, panels = _grid(len(estimators))
+    n = len(estimators)
+    cols = min(3, n)
+    figure, grid = plt.subplots(
+        math.ceil(n / cols), cols, figsize=(5.2 * cols, 3.8 * math.ceil(n / cols)),
+        squeeze=False, layout="constrained",
+    )  # fmt: skip
+    panels = list(grid.ravel())
+    for extra in panels[n:]:
+        extra.set_visible(False)
     for panel, estimator in zip(panels, estimators, strict=False):
         part = table[table["estimator"] == estimator]
-        order = part.sort_values(["module_type", "module"])["module"].drop_duplicates().tolist()
+        order = sorted(part["module"].unique(), key=_module_position)
         matrix = part.pivot_table(index="layer", columns="module", values="value")[order]
         image = panel.imshow(matrix.to_numpy(), aspect="auto", cmap="magma")
         panel.set_xticks(range(len(order)), order, rotation=45, ha="right", fontsize=8)
@@ -109,8 +128,14 @@ def plot_breakdown(table: pd.DataFrame, path: Path, title: str) -> Path | None:
         panel.set_title(estimator, fontsize=10)
         figure.colorbar(image, ax=panel, shrink=0.85)
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
     return _save(figure, path)
+
+
+_MODULE_ORDER = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def _module_position(name: str) -> tuple[int, str]:
+    return (_MODULE_ORDER.index(name) if name in _MODULE_ORDER else len(_MODULE_ORDER), name)
 
 
 def _save(figure: Figure, path: Path) -> Path:
