@@ -15,7 +15,13 @@ import pytest
 from miub import laws
 
 CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "chinchilla_fig4_epoch.csv"
-EPOCH = {"E": (1.82, 0.03), "A": (482, 125), "B": (2085, 1293), "alpha": (0.348, 0.02), "beta": (0.366, 0.02)}
+EPOCH = {
+    "E": (1.82, 0.03),
+    "A": (482, 125),
+    "B": (2085, 1293),
+    "alpha": (0.348, 0.02),
+    "beta": (0.366, 0.02),
+}
 # Epoch's grid, every other point: e ∈ {−1, 0, 1}, a, b ∈ {0, 10, 20}, α, β ∈ {0, 1, 2}.
 COARSE_EPOCH_GRID = {
     "e": [-1.0, 0.0, 1.0],

@@ -118,7 +118,9 @@ def test_rank_limit_from_module_shapes() -> None:
 
 
 def test_check_accepts_a_model_dir(model_dir: Path) -> None:
-    study = parse_study(study_data(grid__models=[str(model_dir)], grid__ranks=[1, 8]))
+    study = parse_study(
+        study_data(grid__models=[str(model_dir)], grid__ranks=[1, 8], eval__eval_examples=50)
+    )
     assert check_study(study) == []
 
 
@@ -130,6 +132,8 @@ def test_check_accepts_a_model_dir(model_dir: Path) -> None:
         ({"estimators": ["js-mi", "jsmi"]}, "estimators[1]: unknown name 'jsmi'"),
         ({"grid__models": ["zoo:no-such-model"]}, "grid.models[0]: "),
         ({"grid__models": ["./missing-dir"]}, "grid.models[0]: ./missing-dir is not a model dir"),
+        ({"grid__data_sizes": [16, 10**6]}, "grid.data_sizes: 1000000 exceeds the"),
+        ({"training__task_options": {"colour": 1}}, "training.task_options: bad options for task"),
     ],
 )
 def test_check_names_each_problem(model_dir: Path, changes: dict[str, Any], expected: str) -> None:
@@ -143,8 +147,10 @@ def test_check_names_each_problem(model_dir: Path, changes: dict[str, Any], expe
 
 
 def test_uncached_hub_id_is_a_warning() -> None:
-    warnings = check_study(parse_study(study_data(grid__models=["someone/not-cached-model"])))
-    assert len(warnings) == 1 and "not in the local Hugging Face cache" in warnings[0]
+    study = study_data(grid__models=["someone/not-cached-model"], eval__eval_examples=10**6)
+    warnings = check_study(parse_study(study))
+    assert len(warnings) == 2 and "not in the local Hugging Face cache" in warnings[0]
+    assert warnings[1].startswith("eval.eval_examples: task 'recall' has")
 
 
 def test_study_file_round_trip(tmp_path: Path) -> None:

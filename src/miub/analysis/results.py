@@ -89,6 +89,8 @@ def prepare_frame(frame: pd.DataFrame) -> Results:
             counts = status[~done].value_counts().to_dict()
             notes.append(f"left out {int((~done).sum())} unfinished runs {counts}")
         frame = frame[done]
+    if frame.empty:
+        raise MiubUserError("results.csv has no finished runs to analyse")
     for column in frame.columns:
         if column not in ("study", "run_key", "model", "task", "status", "error"):
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
@@ -102,8 +104,6 @@ def prepare_frame(frame: pd.DataFrame) -> Results:
         notes.append(f"no MIUB estimator columns ({', '.join(MIUB_ESTIMATORS)})")
     if not metrics:
         raise MiubUserError("results.csv has no metric columns with values to analyse")
-    if frame.empty:
-        raise MiubUserError("results.csv has no finished runs to analyse")
     return Results(frame=frame.reset_index(drop=True), metrics=metrics, notes=notes)
 
 

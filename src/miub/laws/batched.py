@@ -39,10 +39,10 @@ def _losses(
     return np.where(np.isfinite(out), out, np.inf)
 
 
-def _clip_to_bounds(law: LawForm, theta: np.ndarray) -> np.ndarray:
+def _bound_arrays(law: LawForm) -> tuple[np.ndarray, np.ndarray]:
     low = np.array([-np.inf if b[0] is None else b[0] for b in law.bounds()])
     high = np.array([np.inf if b[1] is None else b[1] for b in law.bounds()])
-    return np.clip(theta, low, high)
+    return low, high
 
 
 def solve_batch(
@@ -51,20 +51,23 @@ def solve_batch(
     logx: np.ndarray,
     target: np.ndarray,
     weights: np.ndarray,
+    max_iterations: int = _MAX_ITERATIONS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Minimise each row of ``weights`` (B, n) from ``start`` (p,): (thetas (B, p), settled (B,)).
+    """Minimise each row of ``weights`` (B, n) from ``start`` (p,) or from one start per row
+    (B, p): returns (thetas (B, p), settled (B,)).
 
     ``settled`` is True where the last accepted step was below tolerance or no step could
     lower the loss any more (λ beyond its limit), i.e. at a local optimum.
     """
-    batch, p = weights.shape[0], start.size
-    theta = np.tile(start, (batch, 1))
+    batch, p = weights.shape[0], start.shape[-1]
+    theta = np.tile(start, (batch, 1)) if start.ndim == 1 else start.astype(float).copy()
     damping = np.full(batch, 1e-3)
     loss = _losses(law, theta, logx, target, weights)
     active = np.ones(batch, dtype=bool)
     settled = np.zeros(batch, dtype=bool)
     eye = np.eye(p)
-    for _ in range(_MAX_ITERATIONS):
+    low, high = _bound_arrays(law)
+    for _ in range(max_iterations):
         if not active.any():
             break
         index = np.flatnonzero(active)
@@ -91,7 +94,7 @@ def solve_batch(
                     for a, g in zip(system, gradient, strict=True)
                 ]
             )
-        candidate = _clip_to_bounds(law, t + step)
+        candidate = np.clip(t + step, low, high)
         new_loss = _losses(law, candidate, logx, target, w)
         better = new_loss < loss[index]
         moved = np.max(np.abs(candidate - t), axis=1)

@@ -30,6 +30,9 @@ from miub.laws.optimize import (
 from miub.laws.result import FitResult
 
 Grid = Mapping[str, Sequence[float]]
+# Batched descent steps from every start before the best end point is polished by L-BFGS-B:
+# enough to tell the basins apart, not to converge in each.
+_START_ITERATIONS = 60
 
 
 def fit(
@@ -182,7 +185,17 @@ def _fit_once(
         theta = fit_loglinear(logx, target, weights)
         converged = bool(np.all(np.isfinite(theta)))
         return theta, objective(law, theta, logx, target, weights), converged, "least squares"
-    optimum = minimise(law, starts, logx, target, weights)
+    # All starts descend together (batched Levenberg–Marquardt); L-BFGS-B then polishes the
+    # best end point and gives the convergence status.
+    rows = (
+        np.ones((len(starts), len(target)))
+        if weights is None
+        else np.tile(weights, (len(starts), 1))
+    )
+    ends, _ = solve_batch(law, starts, logx, target, rows, max_iterations=_START_ITERATIONS)
+    losses = [objective(law, theta, logx, target, weights) for theta in ends]
+    best = ends[int(np.nanargmin(losses))] if np.any(np.isfinite(losses)) else starts[0]
+    optimum = minimise(law, best[None, :], logx, target, weights)
     loss = objective(law, optimum.theta, logx, target, weights)
     return optimum.theta, loss, optimum.converged, f"L-BFGS-B: {optimum.message}"
 

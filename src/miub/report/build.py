@@ -163,6 +163,7 @@ def _render(
             "score": SCORE_RULE,
         },
         stability=_stability_rows(analysis),
+        fluctuation=_fluctuation_rows(analysis),
         fits=_fit_rows(analysis),
         figures=drawn,
         metadata=_metadata(analysis, directory),
@@ -187,9 +188,21 @@ def _stability_rows(analysis: Analysis) -> list[dict[str, str]]:
             out[f"law err {axis}"] = _fmt(row[f"law_error_{axis}"])
         for axis in analysis.axes:
             out[f"extrap err {axis}"] = _fmt(row[f"extrapolation_{axis}"])
-        for axis in analysis.axes:
-            out[f"max/min {axis}"] = _fmt(row[f"fluctuation_{axis}"])
         out["ρ 1−ACC"] = _fmt(row["rho_err"], signed=True)
+        rows.append(out)
+    return rows
+
+
+def _fluctuation_rows(analysis: Analysis) -> list[dict[str, str]]:
+    """Max/min of seed means and relative change along each axis, per metric."""
+    rows = []
+    for name, stats in analysis.stats.items():
+        out = {"metric": name}
+        for axis, along in stats.axes.items():
+            out[f"max/min {axis}"] = _fmt(along.fluctuation)
+            out[f"change {axis}"] = (
+                "—" if not math.isfinite(along.change) else f"{along.change:+.0%}"
+            )
         rows.append(out)
     return rows
 

@@ -2,7 +2,7 @@
 
 :func:`check_study` raises one :class:`~miub.errors.MiubUserError` naming every problem
 (unknown zoo model, missing model directory, unknown task or estimator, a rank larger than the
-smallest dimension of a LoRA target module) and returns warnings for what cannot be checked
+smallest dimension of a LoRA target module, a data size larger than a task's training pool) and returns warnings for what cannot be checked
 here (a Hugging Face id that is not in the local cache). Model shapes come from the model's
 ``config.json`` (zoo models: the shipped file, else the zoo's spec); no weights are loaded.
 """
@@ -39,7 +39,11 @@ def check_study(study: Study) -> list[str]:
         else:
             shapes[model] = config
     problems += [f"{', '.join(keys)}: {message}" for message, keys in model_problems.items()]
-    problems += _check_names("grid.tasks", study.grid.tasks, _task_names())
+    task_names = _task_names()
+    problems += _check_names("grid.tasks", study.grid.tasks, task_names)
+    if task_names is not None:
+        tasks = [task for task in study.grid.tasks if task in task_names]
+        problems += _check_task_sizes(study, tasks, warnings)
     problems += _check_names("estimators", study.estimators, _estimator_names())
     problems += _check_ranks(study, shapes)
     if problems:
@@ -99,6 +103,34 @@ def _check_ranks(study: Study, shapes: dict[str, dict[str, Any]]) -> list[str]:
             problems.append(
                 f"grid.ranks: rank {rank} exceeds {limit[0]}, the smallest LoRA target"
                 f" dimension of {model} ({limit[1]})"
+            )
+    return problems
+
+
+def _check_task_sizes(study: Study, tasks: list[str], warnings: list[str]) -> list[str]:
+    """Data sizes within each task's training pool; eval sizes within its validation pool."""
+    from miub import tasks as registry
+
+    problems = []
+    options = study.training.task_options
+    largest = max(study.grid.data_sizes)
+    for name in tasks:
+        try:
+            task = registry.get(name, **options)
+        except MiubUserError as error:
+            problems.append(f"training.task_options: {error}")
+            continue
+        n_train = len(task.questions("train"))
+        n_validation = len(task.questions("validation"))
+        if largest > n_train:
+            problems.append(
+                f"grid.data_sizes: {largest} exceeds the {n_train} training examples of task"
+                f" {name!r}"
+            )
+        if study.eval.eval_examples > n_validation:
+            warnings.append(
+                f"eval.eval_examples: task {name!r} has {n_validation} validation examples;"
+                f" all {n_validation} are used, not {study.eval.eval_examples}"
             )
     return problems
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from functools import cache
+from functools import cache, cached_property
 
 from miub.errors import MiubUserError
 from miub.tasks.base import Question, Task
@@ -73,20 +73,19 @@ class ClozeTask(Task):
                         items.append((topic, context, words[i]))
         return items
 
-    @property
+    @cached_property
     def _all_items(self) -> dict[str, list[tuple[str, str, str]]]:
-        if not hasattr(self, "_items_cache"):
-            pretrain, seen = pretraining_english_normalized(), set()
-            kept: dict[str, list[tuple[str, str, str]]] = {}
-            for split in ("test", "validation", "train"):
-                kept[split] = []
-                for topic, context, answer in self._items(split):
-                    if context in seen or f"{context} {answer}" in pretrain:
-                        continue
-                    seen.add(context)
-                    kept[split].append((topic, context, answer))
-            self._items_cache = kept
-        return self._items_cache
+        """Kept items per split, after the leakage filters (test claims contexts first)."""
+        pretrain, seen = pretraining_english_normalized(), set()
+        kept: dict[str, list[tuple[str, str, str]]] = {}
+        for split in ("test", "validation", "train"):
+            kept[split] = []
+            for topic, context, answer in self._items(split):
+                if context in seen or f"{context} {answer}" in pretrain:
+                    continue
+                seen.add(context)
+                kept[split].append((topic, context, answer))
+        return kept
 
     def build_split(self, split: str) -> list[Question]:
         items = self._all_items[split]

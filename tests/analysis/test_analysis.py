@@ -1,0 +1,114 @@
+"""analyze(): slices, statistics, the stability table and claim verdicts on synthetic sweeps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from miub import analysis
+from miub.analysis.synthetic import synthetic_results
+from miub.errors import MiubUserError
+
+BOOTSTRAP = 30  # small for speed; the CLI default is 1000
+
+
+@pytest.fixture(scope="module")
+def slices() -> analysis.Analysis:
+    return analysis.analyze(synthetic_results("slices"), bootstrap=BOOTSTRAP, joint_bootstrap=0)
+
+
+def test_axis_slices_go_through_the_centre() -> None:
+    frame = synthetic_results("slices")
+    rank = analysis.axis_slice(frame, "R")
+    assert rank is not None
+    assert rank.levels == [1, 2, 4, 8, 16]
+    assert rank.fixed["n_params"] == 800000 and rank.fixed["data_size"] == 128
+    assert len(rank.rows) == 10  # 5 levels × 2 seeds
+    factorial = analysis.axis_slice(synthetic_results("factorial", seeds=2), "D")
+    assert factorial is not None and factorial.levels == [64, 128, 256, 512]
+    assert factorial.fixed["rank"] in (2, 4)  # a middle level of the other axes
+
+
+def test_statistics_match_the_synthetic_laws(slices: analysis.Analysis) -> None:
+    assert slices.axes == ["N", "R", "D"]
+    js_mi = slices.stats["js_mi"]
+    assert js_mi.axes["R"].spearman < -0.9
+    assert js_mi.axes["R"].slope_ci[1] < 0
+    assert slices.stats["token_jsd"].axes["R"].spearman > 0.9
+    ce = slices.stats["ce"]
+    assert ce.axes["N"].fits["additive"].ok
+    assert ce.axes["N"].law_error < 0.02
+    assert 0 < ce.seed_cv < 0.05  # 1 % noise
+    assert 0 < js_mi.seed_cv < 0.1  # 3 % noise
+    assert ce.alignment > 0.5  # CE up ↔ 1 − ACC up in the synthetic world
+    assert ce.axes["R"].fluctuation == pytest.approx(
+        ce.axes["R"].fits["additive"].predict(pd.DataFrame({"rank": [1.0]}))[0]
+        / ce.axes["R"].fits["additive"].predict(pd.DataFrame({"rank": [16.0]}))[0],
+        rel=0.05,
+    )
+
+
+def test_claim_verdicts_follow_the_rules(slices: analysis.Analysis) -> None:
+    verdicts = {(c.estimator, c.claim): c for c in slices.claims}
+    assert {c.estimator for c in slices.claims} == {"js_mi", "token_jsd"}
+    assert verdicts[("js_mi", "MIUB decreases with LoRA rank R")].verdict == "supported"
+    assert verdicts[("token_jsd", "MIUB decreases with LoRA rank R")].verdict == "not supported"
+    stable = verdicts[("js_mi", "MIUB is more stable across seeds than CE and PPL")]
+    assert stable.verdict == "not supported"  # 3 % noise vs CE's 1 %
+    assert stable.numbers["cv_ratio_ce"] > 1
+    for claim in slices.claims:
+        assert claim.verdict in ("supported", "not supported", "inconclusive")
+        assert claim.rule and claim.reason
+
+
+def test_stability_table_and_summary(slices: analysis.Analysis) -> None:
+    table = slices.stability
+    assert set(table.index) == {"js_mi", "token_jsd", "cosine", "ce", "ppl", "err"}
+    assert table["score"].is_monotonic_increasing
+    assert slices.best_metric() == table.index[0]
+    rows = slices.summary_rows()
+    assert rows[0]["metric"] == table.index[0]
+    assert {"seed CV", "ρ R", "ρ 1−ACC", "claims"} <= set(rows[0])
+    assert "cosine" in " ".join(slices.notes)  # negative values: no joint log-law
+    json.dumps(slices.to_dict(), allow_nan=False)
+
+
+def test_one_axis_study_is_inconclusive_elsewhere() -> None:
+    frame = synthetic_results("slices")
+    frame = frame[(frame["model"] == "tiny-s") & (frame["data_size"] == 128)]
+    result = analysis.analyze(frame, bootstrap=0, joint_bootstrap=0)
+    assert result.axes == ["R"]
+    verdicts = {c.claim: c.verdict for c in result.claims if c.estimator == "js_mi"}
+    assert verdicts["MIUB decreases with model size N"] == "inconclusive"
+    assert not result.joint
+
+
+def test_too_few_levels_is_reported_not_raised() -> None:
+    frame = synthetic_results("slices")
+    frame = frame[(frame["model"] == "tiny-s") & (frame["data_size"] == 128)]
+    frame = frame[frame["rank"].isin([2, 4])]
+    result = analysis.analyze(frame, bootstrap=0, joint_bootstrap=0)
+    along = result.stats["ce"].axes["R"]
+    assert along.fits["additive"].status == "too_few_points"
+    assert along.fits["power"].ok
+    claim = next(c for c in result.claims if c.claim.endswith("LoRA rank R"))
+    assert claim.verdict == "inconclusive"
+
+
+def test_bad_frames() -> None:
+    frame = synthetic_results("slices")
+    frame.loc[0, "status"] = "failed"
+    prepared = analysis.prepare_frame(frame.drop(columns=["js_mi", "js_mi_stderr"]))
+    assert len(prepared.frame) == len(frame) - 1
+    assert any("unfinished" in note for note in prepared.notes)
+    assert "js_mi" not in {m.name for m in prepared.metrics}
+    renamed = analysis.prepare_frame(frame.rename(columns={"js_mi": "js-mi"}))
+    assert "js_mi" in {m.name for m in renamed.metrics}
+    with pytest.raises(MiubUserError, match="axis columns"):
+        analysis.prepare_frame(frame.drop(columns=["n_params", "rank", "data_size"]))
+    with pytest.raises(MiubUserError, match="no finished runs"):
+        analysis.prepare_frame(frame.assign(status="failed"))
+    assert np.isfinite(analysis.prepare_frame(frame).frame["err"]).all()
