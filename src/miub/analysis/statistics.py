@@ -9,7 +9,8 @@ All computed on runs, never on averaged seeds, except where a cell mean is the p
 - Law error: mean over levels of |ŷ − ȳ| / |ȳ| with ŷ the fitted ``E + A·X^−α`` and ȳ the
   cell mean; extrapolation error: the same at the largest level, fitted without it.
 - Fluctuation: max / min of the cell means along the axis (the paper's "CE fluctuated 571×");
-  change: (ȳ_last − ȳ_first) / |ȳ_first| from the smallest to the largest level.
+  change: (ȳ_last − ȳ_first) / ȳ_first from the smallest to the largest level (both only
+  for positive metrics).
 - Seed CV: per cell with ≥ 2 seeds, SD (ddof 1) / |mean|; averaged over cells.
 - Alignment: Spearman ρ of the metric with err = 1 − ACC across runs (lower-is-better
   metrics should have ρ > 0), with a bootstrap CI over runs.
@@ -140,7 +141,7 @@ def axis_stats(
         law_error=law_error,
         extrapolation_error=extrapolation,
         fluctuation=float(highest / lowest) if lowest > 0 else float("nan"),
-        change=float((last - first) / abs(first)) if first != 0 else float("nan"),
+        change=float((last - first) / first) if lowest > 0 else float("nan"),
         fits=fits,
         notes=notes,
     )
