@@ -30,7 +30,7 @@ def test_smoke_build_writes_a_verifiable_loadable_zoo(tmp_path: Path) -> None:
 
 def test_cli_list_and_verify() -> None:
     runner = CliRunner()
-    listed = runner.invoke(zoo_app, ["list"])
+    listed = runner.invoke(zoo_app, ["list"], env={"COLUMNS": "200"})
     assert listed.exit_code == 0, listed.output
     assert all(name in listed.output for name in zoo.names())
     verified = runner.invoke(zoo_app, ["verify"])

@@ -32,7 +32,7 @@ def list_models() -> None:
         "recall",
         "cloze",
     ):
-        table.add_column(column, justify="left" if column == "name" else "right")
+        table.add_column(column, justify="left" if column == "name" else "right", no_wrap=True)
     for name in zoo.names():
         entry = data["models"][name]
         shots = entry.get("zero_shot", {})
@@ -46,7 +46,10 @@ def list_models() -> None:
             f"{shots.get('recall_acc', float('nan')):.3f}",
             f"{shots.get('cloze_acc', float('nan')):.3f}",
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # pipes get 80 columns, too narrow for this table
+        console = Console(width=120)
+    console.print(table)
 
 
 @zoo_app.command("verify")

@@ -2,6 +2,12 @@
 
 from miub.evaluation.encoding import encode_pair
 from miub.evaluation.language_modeling import evaluate_language_modeling
-from miub.evaluation.multiple_choice import evaluate_multiple_choice, mean_stderr
+from miub.evaluation.multiple_choice import GOLD_MASK, evaluate_multiple_choice, mean_stderr
 
-__all__ = ["encode_pair", "evaluate_language_modeling", "evaluate_multiple_choice", "mean_stderr"]
+__all__ = [
+    "GOLD_MASK",
+    "encode_pair",
+    "evaluate_language_modeling",
+    "evaluate_multiple_choice",
+    "mean_stderr",
+]

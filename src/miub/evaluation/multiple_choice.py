@@ -25,6 +25,7 @@ from miub.evaluation.encoding import encode_pair, model_max_length
 from miub.evaluation.scoring import check_capture, score_sequences
 
 TARGET_DELIMITER = " "  # lm-eval's default ``target_delimiter``
+GOLD_MASK = "miub_gold_mask"  # capture(model, mask=GOLD_MASK): MIUB on gold sequences only
 
 
 def mean_stderr(values: Sequence[float]) -> float:
@@ -81,8 +82,11 @@ def evaluate_multiple_choice(
     tokens). With ``return_logliks``, ``logliks[i][k]`` is ``ll_k`` of example ``i``.
 
     ``capture``: an active :func:`miub.capture.capture` on ``model``; the scoring forwards run
-    inside it, so MIUB is measured on exactly these tokens (every choice's sequence, context
-    included, padding excluded). It is only checked here — the caller owns its lifetime.
+    inside it, so MIUB is measured in these very forwards (the caller owns its lifetime).
+    Which tokens it sees depends on how the capture was opened: with
+    ``capture(model, mask=GOLD_MASK)`` only the gold sequences ``context + " " + gold
+    choice`` (each example's text once, as on held-out data); with the default mask every
+    forwarded token (each context once per choice, distractors included). Padding never.
     ``max_length`` defaults to the model's context window (lm-eval's rule).
     """
     if not examples:
@@ -92,12 +96,17 @@ def evaluate_multiple_choice(
     model.eval()
     window = max_length or model_max_length(model, tokenizer)
     sequences, n_scored = build_requests(tokenizer, examples, window)
+    mask_keyword = getattr(capture, "mask", None) if capture is not None else None
+    measure_mask = mask_keyword if mask_keyword not in (None, "attention_mask") else None
+    gold = [k == e["label"] for e in examples for k in range(len(e["choices"]))]
     scores = score_sequences(
         model,
         sequences,
         n_scored,
         batch_size=batch_size,
         pad_token_id=int(tokenizer.pad_token_id or 0),
+        measured=gold if measure_mask else None,
+        measure_mask=measure_mask,
     )
     model.train(was_training)
 

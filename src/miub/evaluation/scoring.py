@@ -52,6 +52,8 @@ def score_sequences(
     *,
     batch_size: int = 16,
     pad_token_id: int = 0,
+    measured: Sequence[bool] | None = None,
+    measure_mask: str | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[SequenceScore]:
     """Score the last ``n_scored[i]`` tokens of ``sequences[i]`` under ``model``.
@@ -59,6 +61,10 @@ def score_sequences(
     Sequences are processed longest first (less padding, as lm-eval does) and results are
     returned in input order. ``on_batch(n)`` is called after each batch of ``n`` sequences.
     The sum is taken in float32, like lm-eval's ``float(logits.sum())``.
+
+    ``measure_mask``: a forward keyword (a capture's ``mask`` name) that receives a ``(B, T)``
+    0/1 mask of the tokens of the sequences flagged in ``measured``; those sequences are
+    batched first, so all but at most one batch are purely measured or purely not.
     """
     if len(sequences) != len(n_scored):
         raise ValueError("sequences and n_scored must have the same length")
@@ -66,7 +72,8 @@ def score_sequences(
         if not 0 < n < len(sequence):
             raise ValueError(f"cannot score {n} of {len(sequence)} tokens (need a prefix token)")
     device = model_device(model)
-    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
+    flags = list(measured) if measured is not None else [True] * len(sequences)
+    order = sorted(range(len(sequences)), key=lambda i: (not flags[i], -len(sequences[i])))
     scores: list[SequenceScore | None] = [None] * len(sequences)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
@@ -77,9 +84,11 @@ def score_sequences(
         for row, tokens in enumerate(inputs):
             input_ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
             attention_mask[row, : len(tokens)] = 1
-        logits = model(
-            input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)
-        ).logits  # (B, T, V)
+        kwargs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
+        if measure_mask is not None:
+            rows = torch.tensor([flags[i] for i in batch], dtype=torch.long)[:, None]  # (B, 1)
+            kwargs[measure_mask] = (attention_mask * rows).to(device)
+        logits = model(**kwargs).logits  # (B, T, V)
         for row, index in enumerate(batch):
             length, n = len(inputs[row]), n_scored[index]
             targets = torch.tensor(sequences[index][-n:], dtype=torch.long, device=logits.device)

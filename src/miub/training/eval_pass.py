@@ -3,7 +3,9 @@
 * ACC, ``acc_norm`` (+ stderrs): lm-evaluation-harness scoring of the first
   ``eval_examples`` validation examples (:func:`miub.evaluation.evaluate_multiple_choice`).
 * MIUB: every estimator of ``EvalConfig.estimators``, captured (:func:`miub.capture.capture`)
-  in exactly those scoring forwards: all choices' sequences, context tokens included.
+  in those scoring forwards, on the tokens of the gold sequences ``context + " " + gold
+  choice`` (each held-out example's text once; distractor sequences are forwarded for ACC
+  but not measured).
 * CE / PPL: answer-only cross-entropy, ``- sum log p(answer tokens) / #answer tokens`` (nats
   per token, token-weighted) of the gold answers ``" " + choices[label]`` of the first
   ``ce_examples`` validation examples — the held-out version of the training loss. When
@@ -22,7 +24,7 @@ from typing import Any
 from torch import nn
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from miub.evaluation import evaluate_language_modeling, evaluate_multiple_choice
+from miub.evaluation import GOLD_MASK, evaluate_language_modeling, evaluate_multiple_choice
 from miub.training.config import EvalConfig
 
 
@@ -98,7 +100,7 @@ def run_eval_pass(
         from miub.capture import capture
 
         params = estimator_params(estimators, eval_config)
-        with capture(model, estimators=estimators, **params) as active:
+        with capture(model, estimators=estimators, mask=GOLD_MASK, **params) as active:
             scores = evaluate_multiple_choice(
                 model, tokenizer, eval_examples, eval_config.batch_size, capture=active
             )

@@ -30,9 +30,9 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("world-xs", hidden_size=64, num_layers=3, num_heads=4, learning_rate=5e-3),
     ModelSpec("world-s", hidden_size=96, num_layers=4, num_heads=4, learning_rate=4e-3),
     ModelSpec("world-m", hidden_size=128, num_layers=4, num_heads=4, learning_rate=3.5e-3),
-    ModelSpec("world-l", hidden_size=160, num_layers=5, num_heads=5, learning_rate=3e-3),
+    ModelSpec("world-l", hidden_size=192, num_layers=4, num_heads=6, learning_rate=2e-3),
 )
-"""Default family, about 0.08M to 1.9M parameters (vocabulary 1536, tied embeddings)."""
+"""Default family, 0.08M to 2.1M parameters (27x; vocabulary 1536, tied embeddings)."""
 
 
 def spec_by_name(name: str) -> ModelSpec:
