@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_throughput.py [--model zoo:NAME|DIR]
 
-Both train the same model (default: a random Llama, d=256, 4 layers, saved to a temp dir)
+Both train the same model (default: a random Llama, d=256 (--hidden-size), 4 layers, in a temp dir)
 with the same LoRA config, data (task ``novel``, ``miub train``'s defaults: D=256, 3 epochs,
 batch 16), optimiser, schedule and data order, so step ``i`` sees the same batch in both.
 Step times are the intervals between consecutive optimizer steps, read by a global optimizer
@@ -45,12 +45,12 @@ from miub.training import loop as training_loop
 from miub.training.loop import linear_schedule
 
 
-def make_model_dir(directory: Path, task_name: str) -> str:
-    """A random Llama (d=256, 4 layers) with a BPE tokenizer trained on the task's text."""
+def make_model_dir(directory: Path, task_name: str, hidden_size: int) -> str:
+    """A random Llama (4 layers) with a BPE tokenizer trained on the task's text."""
     task = get_task(task_name)
     texts = [e["context"] + " " + " ".join(e["choices"]) for e in task.train(512, seed=0)]
     tokenizer = build_tokenizer(texts, vocab_size=2000)
-    model = build_llama(tokenizer, hidden_size=256, num_layers=4, num_heads=8)
+    model = build_llama(tokenizer, hidden_size=hidden_size, num_layers=4, num_heads=8)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return str(directory)
@@ -173,6 +173,7 @@ def fastest(runs: list[list[Clock]], which: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="zoo:NAME or dir (default: random d=256)")
+    parser.add_argument("--hidden-size", type=int, default=256, help="of the random model")
     parser.add_argument("--task", default="novel")
     parser.add_argument("--data-size", type=int, default=256)
     parser.add_argument("--epochs", type=float, default=3.0)
@@ -180,7 +181,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
-        model = args.model or make_model_dir(Path(scratch), args.task)
+        model = args.model or make_model_dir(Path(scratch), args.task, args.hidden_size)
         base: dict[str, Any] = {
             "model": model,
             "task": args.task,
@@ -200,7 +201,7 @@ def main() -> None:
                 evals[name].append(evaluation)
 
     report: dict[str, Any] = {
-        "model": args.model or "random llama d=256 L=4",
+        "model": args.model or f"random llama d={args.hidden_size} L=4",
         "task": args.task,
         "data_size": args.data_size,
         "epochs": args.epochs,

@@ -63,7 +63,7 @@ class TrainConfig(BaseModel):
     dtype: str = Field("float32", description="float32 | bfloat16 | float16")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     gradient_checkpointing: bool = False
-    eval: EvalConfig = Field(default_factory=EvalConfig)
+    eval: EvalConfig = Field(default_factory=lambda: EvalConfig())
 
     def resolved_alpha(self) -> float:
         return float(self.alpha) if self.alpha is not None else 2.0 * self.rank
