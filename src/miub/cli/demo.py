@@ -12,9 +12,25 @@ from miub.cli.main import app
 from miub.cli.sweep import RichProgress
 from miub.runners.demo import DemoOutcome, run_demo
 
+_VERDICT_MARKS = {"supported": "[green]yes[/]", "not supported": "[red]no[/]"}
+
+
+def _short_claim(claim: str) -> str:
+    """'MIUB decreases with LoRA rank R' -> '↓ R'; others keep a one-word name."""
+    if claim.startswith("MIUB decreases with"):
+        return "↓ " + claim.split()[-1]
+    for word, short in (
+        ("stable", "stabler"),
+        ("accurately", "fits better"),
+        ("accuracy", "≈ ACC"),
+    ):
+        if word in claim:
+            return short
+    return claim
+
 
 def print_demo_summary(outcome: DemoOutcome, console: Console) -> None:
-    """Runs, the stability table in brief, the claim verdicts and the report's path."""
+    """Runs, the stability ranking, a claim-verdict matrix and the report's path."""
     summary, analysis = outcome.sweep, outcome.analysis
     console.print(
         f"[bold]{summary.study}[/]: {summary.total} runs ({summary.done} run now, "
@@ -22,23 +38,30 @@ def print_demo_summary(outcome: DemoOutcome, console: Console) -> None:
         f"fit + report in {outcome.report_s:.0f} s",
         highlight=False,
     )
-    rows = analysis.summary_rows()
-    if rows:
-        table = Table(title="Which metric follows the scaling laws most accurately and stably?")
-        for column in rows[0]:
-            table.add_column(column, justify="left" if column in ("metric", "kind") else "right")
-        for row in rows:
-            table.add_row(*row.values())
-        console.print(table)
+    table = Table(title="Which metric follows the scaling laws most accurately and stably?")
+    wanted = ["metric", "score", "seed CV", *[f"ρ {axis}" for axis in analysis.axes], "ρ 1−ACC"]
+    for column in wanted:
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for row in analysis.summary_rows():
+        table.add_row(*[row.get(column, "") for column in wanted])
+    console.print(table)
     console.print(analysis.answer(), highlight=False)
-    claims = Table(title="The paper's claims on this world")
-    for column in ("claim", "estimator", "verdict", "numbers"):
-        claims.add_column(column, overflow="fold")
-    colours = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
-    for claim in analysis.claims:
-        colour = colours.get(claim.verdict, "white")
-        claims.add_row(claim.claim, claim.estimator, f"[{colour}]{claim.verdict}[/]", claim.reason)
-    console.print(claims)
+
+    claims = list(dict.fromkeys(_short_claim(c.claim) for c in analysis.claims))
+    verdicts = Table(
+        title="The paper's claims (yes = supported, no = not supported, ? = inconclusive)"
+    )
+    verdicts.add_column("estimator")
+    for claim in claims:
+        verdicts.add_column(claim, justify="center")
+    by_estimator: dict[str, dict[str, str]] = {}
+    for c in analysis.claims:
+        mark = _VERDICT_MARKS.get(c.verdict, "[yellow]?[/]")
+        by_estimator.setdefault(c.estimator, {})[_short_claim(c.claim)] = mark
+    for estimator, marks in by_estimator.items():
+        verdicts.add_row(estimator, *[marks.get(claim, "") for claim in claims])
+    console.print(verdicts)
+    console.print("numbers behind each verdict: fits.json and the report", style="dim")
     console.print(f"report: [bold]{outcome.report_path.resolve()}[/]", highlight=False)
 
 

@@ -200,6 +200,9 @@ def _fit_once(
     return optimum.theta, loss, optimum.converged, f"L-BFGS-B: {optimum.message}"
 
 
+_BOOTSTRAP_ITERATIONS = 200  # cap per unsettled resample (see _bootstrap)
+
+
 def _bootstrap(
     result: FitResult,
     law: LawForm,
@@ -224,7 +227,9 @@ def _bootstrap(
     weights = weights[distinct >= law.n_params]
     thetas, settled = solve_batch(law, start, logx, target, weights)
     for b in np.flatnonzero(~settled):
-        optimum = minimise(law, thetas[b : b + 1], logx, target, weights[b])
+        optimum = minimise(
+            law, thetas[b : b + 1], logx, target, weights[b], max_iterations=_BOOTSTRAP_ITERATIONS
+        )
         thetas[b] = optimum.theta
         settled[b] = optimum.converged and bool(np.all(np.isfinite(optimum.theta)))
     samples = thetas[settled]

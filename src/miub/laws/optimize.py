@@ -99,9 +99,17 @@ def minimise(
     logx: np.ndarray,
     target: np.ndarray,
     weights: np.ndarray | None = None,
+    max_iterations: int | None = None,
 ) -> Optimum:
-    """Run L-BFGS-B from each start; return the best optimum (``weights`` count repeated rows)."""
+    """Run L-BFGS-B from each start; return the best optimum (``weights`` count repeated rows).
+
+    ``max_iterations`` caps L-BFGS-B's iterations (default: the tight point-fit settings); the
+    bootstrap uses a lower cap, since a resample stuck in a flat valley must not stall it.
+    """
     w = np.ones(len(target)) if weights is None else weights
+    options = dict(_OPTIONS)
+    if max_iterations is not None:
+        options.update(maxiter=max_iterations, maxfun=4 * max_iterations)
     best: Optimum | None = None
     for start in starts:
         result = minimize(
@@ -111,7 +119,7 @@ def minimise(
             jac=True,
             method="L-BFGS-B",
             bounds=form.bounds(),
-            options=_OPTIONS,
+            options=options,
         )
         if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
             continue
