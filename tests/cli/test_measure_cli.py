@@ -177,3 +177,20 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     assert completed.stderr.strip().count("\n") == 0, completed.stderr
     assert "bad.jsonl:2: not valid JSON" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_estimators_command_lists_the_registry() -> None:
+    register_commands()
+    result = CliRunner().invoke(app, ["estimators"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in (
+        "js-mi",
+        "mi",
+        "dpi",
+        "token-jsd",
+        "miub-token",
+        "norm-ratio",
+        "cosine",
+        "linear-cka",
+    ):
+        assert name in result.output

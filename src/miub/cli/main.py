@@ -25,7 +25,7 @@ def register_commands() -> None:
     """Import command modules; each adds its commands to ``app``."""
     from importlib import import_module
 
-    for module in ("measure", "sweep", "zoo", "train", "analyze", "demo"):
+    for module in ("measure", "sweep", "zoo", "train", "analyze", "demo", "estimators"):
         import_module(f"miub.cli.{module}")
 
 

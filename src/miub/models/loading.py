@@ -11,12 +11,14 @@ Every failure the user can fix is a one-line :class:`~miub.errors.MiubUserError`
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+from transformers.utils import logging as transformers_logging
 
 from miub.errors import MiubUserError
 
@@ -74,6 +76,15 @@ def ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerB
     return tokenizer
 
 
+def quiet_third_party_output() -> None:
+    """Silence per-load progress bars and a known peft/transformers deprecation notice, which
+    otherwise interleave with miub's own progress display (sweeps load a model per run)."""
+    transformers_logging.disable_progress_bar()
+    warnings.filterwarnings(
+        "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+    )
+
+
 def load_model_and_tokenizer(
     spec: str,
     *,
@@ -88,6 +99,7 @@ def load_model_and_tokenizer(
     is handed to ``from_pretrained`` for multi-device placement) with weights in ``dtype``.
     safetensors weights are preferred; remote code runs only if ``trust_remote_code``.
     """
+    quiet_third_party_output()
     torch_dtype = resolve_dtype(dtype)
     if spec.startswith(ZOO_PREFIX):
         model, tokenizer = _load_from_zoo(spec[len(ZOO_PREFIX) :])
