@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from miub.errors import MiubUserError
@@ -73,19 +72,22 @@ class Task(ABC):
     def build_split(self, split: str) -> list[Question]:
         """All questions of ``split`` in a fixed order."""
 
-    @cached_property
-    def _pools(self) -> dict[str, list[Question]]:
-        return {split: self.build_split(split) for split in SPLITS}
+    def _pool(self, split: str) -> list[Question]:
+        # built on first use, one split at a time (a hub benchmark downloads only what it needs)
+        pools: dict[str, list[Question]] = self.__dict__.setdefault("_pools", {})
+        if split not in pools:
+            pools[split] = self.build_split(split)
+        return pools[split]
 
     def questions(self, split: str) -> list[Question]:
         """The full pool of ``split`` ("train", "validation" or "test") in its fixed order."""
         if split not in SPLITS:
             raise MiubUserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-        return list(self._pools[split])
+        return list(self._pool(split))
 
     def train(self, n: int, seed: int = 0) -> list[dict[str, Any]]:
         """``n`` training examples: the first ``n`` of the train pool permuted by ``seed``."""
-        pool = self._pools["train"]
+        pool = self._pool("train")
         if not 1 <= n <= len(pool):
             raise MiubUserError(
                 f"task {self.name!r} has {len(pool)} training examples; asked for n={n}"
@@ -96,11 +98,11 @@ class Task(ABC):
 
     def validation(self, n: int | None = None) -> list[dict[str, Any]]:
         """The first ``n`` validation examples (all when ``n`` is None)."""
-        return [q.to_example() for q in self._pools["validation"][:n]]
+        return [q.to_example() for q in self._pool("validation")[:n]]
 
     def test(self, n: int | None = None) -> list[dict[str, Any]]:
         """The first ``n`` test examples (all when ``n`` is None)."""
-        return [q.to_example() for q in self._pools["test"][:n]]
+        return [q.to_example() for q in self._pool("test")[:n]]
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())

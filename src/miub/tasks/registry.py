@@ -6,12 +6,14 @@ from typing import Any
 
 from miub.errors import MiubUserError
 from miub.tasks.base import Task
+from miub.tasks.benchmarks import BENCHMARKS
 from miub.tasks.cloze import ClozeTask
+from miub.tasks.commonsense import Commonsense170kTask
 from miub.tasks.knowledge import ComposeTask, NovelTask, RecallTask
 
-TASKS: dict[str, type[Task]] = {
-    task.name: task for task in (RecallTask, NovelTask, ComposeTask, ClozeTask)
-}
+_WORLD_TASKS: list[type[Task]] = [RecallTask, NovelTask, ComposeTask, ClozeTask]
+_ALL_TASKS: list[type[Task]] = [*_WORLD_TASKS, *BENCHMARKS, Commonsense170kTask]
+TASKS: dict[str, type[Task]] = {task.name: task for task in _ALL_TASKS}
 
 
 def names() -> list[str]:
