@@ -16,7 +16,8 @@ head does not hide the per-layer cost), an *eval pass* is ``--batches`` forwards
   estimators' tensor state (constant by design) and the growth of the peak *above* the RSS
   before the pass (activations + capture temporaries).
 
-Usage: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/overhead.py [--hidden 1024 2048]``.
+Usage: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/overhead.py [--hidden 1024 2048]``;
+on a GPU ``--device cuda --dtype bfloat16 --hidden 4096 --memory-hidden`` (no RSS probe).
 Timings are noisy on a shared machine; compare ratios from one process only.
 """
 
@@ -44,8 +45,10 @@ _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
-def build_model(hidden: int, layers: int, rank: int, vocab: int) -> nn.Module:
-    """A random Llama (float32, eval mode) with LoRA on attention and FFN."""
+def build_model(
+    hidden: int, layers: int, rank: int, vocab: int, device: str = "cpu", dtype: str = "float32"
+) -> nn.Module:
+    """A random Llama (``dtype`` on ``device``, eval mode) with LoRA on attention and FFN."""
     intermediate = 64 * round(2.7 * hidden / 64)
     config = LlamaConfig(
         vocab_size=vocab,
@@ -58,16 +61,21 @@ def build_model(hidden: int, layers: int, rank: int, vocab: int) -> nn.Module:
     )
     lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=TARGETS, init_lora_weights=False)
     model = get_peft_model(LlamaForCausalLM(config), lora)
+    model.to(device=device, dtype=getattr(torch, dtype))
     model.eval()
     return model
 
 
-def make_batches(n: int, batch_size: int, seq_len: int, vocab: int) -> list[dict[str, Any]]:
+def make_batches(
+    n: int, batch_size: int, seq_len: int, vocab: int, device: str = "cpu"
+) -> list[dict[str, Any]]:
     generator = torch.Generator().manual_seed(0)
     return [
         {
-            "input_ids": torch.randint(0, vocab, (batch_size, seq_len), generator=generator),
-            "attention_mask": torch.ones(batch_size, seq_len, dtype=torch.long),
+            "input_ids": torch.randint(0, vocab, (batch_size, seq_len), generator=generator).to(
+                device
+            ),
+            "attention_mask": torch.ones(batch_size, seq_len, dtype=torch.long, device=device),
         }
         for _ in range(n)
     ]
@@ -91,6 +99,8 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float]:
     """(wall seconds, CPU seconds of this process) of ``fn()``."""
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()  # GPU kernels are asynchronous: wait for them
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -165,17 +175,23 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=4, help="forwards per eval pass")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of (plain, captured)")
     parser.add_argument("--memory-hidden", type=int, nargs="*", default=[1024])
+    parser.add_argument("--device", default="cpu", help="cpu | cuda (peak RSS is CPU memory)")
+    parser.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16")
     args = parser.parse_args()
 
     torch.manual_seed(0)
     report: dict[str, Any] = {
-        "setup": {**vars(args), "torch_threads": torch.get_num_threads(), "device": "cpu"},
+        "setup": {**vars(args), "torch_threads": torch.get_num_threads()},
         "results": {},
     }
     for hidden in args.hidden:
-        model = build_model(hidden, args.layers, args.rank, args.vocab)
-        batches = make_batches(args.batches, args.batch_size, args.seq_len, args.vocab)
+        model = build_model(hidden, args.layers, args.rank, args.vocab, args.device, args.dtype)
+        batches = make_batches(args.batches, args.batch_size, args.seq_len, args.vocab, args.device)
+        if args.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
         entry: dict[str, Any] = measure_time(model, batches, args.repeats)
+        if args.device.startswith("cuda"):
+            entry["cuda_peak_bytes"] = torch.cuda.max_memory_allocated()
         if hidden in args.memory_hidden:
             entry["memory"] = measure_memory(model, batches)
         report["results"][str(hidden)] = entry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from miub.sweeps import (
     run_sweep,
     study_hash,
 )
+from miub.sweeps.cost import RunCost, estimate_run_cost, model_config_for_cost
 from miub.sweeps.grid import PlannedRun
 from miub.sweeps.outcome import RunOutcome
 from miub.sweeps.runners import RUNNER_ENV
@@ -84,7 +86,10 @@ class RichProgress:
 def sweep(
     study_file: str = typer.Argument(..., metavar="STUDY.yaml", help="study file, or a shipped study name (demo, demo-quick)"),
     out: Path = typer.Option(..., "--out", help="results dir: runs.sqlite, results.csv, runs/"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="print the grid and its size; run nothing"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the grid, its size and cost estimate; run nothing"),
+    mfu: float = typer.Option(0.4, "--mfu", min=0.01, max=1.0, help="--dry-run: assumed model FLOP utilisation"),
+    peak_tflops: float = typer.Option(989.0, "--peak-tflops", min=1.0, help="--dry-run: peak TFLOP/s of one GPU (989 = H100 bf16 dense)"),
+    tokens_per_example: int | None = typer.Option(None, "--tokens-per-example", min=1, help="--dry-run: mean training tokens per example (default: max_length, an upper bound)"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="re-run failed runs too"),
     allow_changed: bool = typer.Option(False, "--allow-changed", help="run a changed study into an existing DIR"),
     workers: int | None = typer.Option(None, "--workers", min=1, help="runs in flight (overrides executor.workers)"),
@@ -109,7 +114,7 @@ def sweep(
     for warning in check_study(study):
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     if dry_run:
-        _print_grid(study, out)
+        _print_grid(study, out, CostAssumptions(mfu, peak_tflops, tokens_per_example))
         return
     progress = RichProgress(console, study.name)
     try:
@@ -137,9 +142,34 @@ def sweep(
         raise typer.Exit(1)
 
 
-def _print_grid(study: Study, out: Path) -> None:
-    """The grid as a table, with each run's status when ``out`` already holds a store."""
+@dataclass(frozen=True)
+class CostAssumptions:
+    mfu: float
+    peak_tflops: float
+    tokens_per_example: int | None
+
+
+def _estimate_costs(runs: list[PlannedRun], assumptions: CostAssumptions) -> list[RunCost | None]:
+    configs = {model: model_config_for_cost(model) for model in {r.config.model for r in runs}}
+    return [
+        estimate_run_cost(
+            run,
+            model_config,
+            mfu=assumptions.mfu,
+            peak_tflops=assumptions.peak_tflops,
+            tokens_per_example=assumptions.tokens_per_example,
+        )
+        if (model_config := configs[run.config.model]) is not None
+        else None
+        for run in runs
+    ]
+
+
+def _print_grid(study: Study, out: Path, assumptions: CostAssumptions) -> None:
+    """The grid as a table with each run's estimated cost (:mod:`miub.sweeps.cost`) and, when
+    ``out`` already holds a store, its status."""
     runs = expand_grid(study)
+    costs = _estimate_costs(runs, assumptions)
     statuses: dict[str, str] = {}
     note = ""
     if (out / STORE_NAME).is_file():
@@ -149,16 +179,21 @@ def _print_grid(study: Study, out: Path) -> None:
             if current is not None and current.study_hash != study_hash(study):
                 note = f" ({out} holds another study: a real run needs --allow-changed)"
     table = Table(title=f"study {study.name}")
-    for column in ("#", "run_key", "model", "task", "rank", "data_size", "seed", "status"):
-        table.add_column(
-            column, justify="right" if column in ("#", "rank", "data_size", "seed") else "left"
-        )
-    for run in runs:
+    numeric = ("#", "rank", "data_size", "seed", "tokens", "PFLOP", "GPU-h")
+    for column in ("#", "run_key", "model", "task", "rank", "data_size", "seed", *numeric[4:]):
+        table.add_column(column, justify="right" if column in numeric else "left")
+    table.add_column("status")
+    for run, cost in zip(runs, costs, strict=True):
         config = run.config
         status = statuses.get(run.key, "new")
+        estimate = (
+            [f"{cost.tokens:,}", f"{cost.flops / 1e15:.3g}", f"{cost.gpu_hours:.3g}"]
+            if cost is not None
+            else ["?", "?", "?"]
+        )
         table.add_row(
             str(run.position), run.key, config.model, config.task, str(config.rank),
-            str(config.data_size), str(config.seed), status,
+            str(config.data_size), str(config.seed), *estimate, status,
         )  # fmt: skip
     console = Console()
     console.print(table)
@@ -166,6 +201,19 @@ def _print_grid(study: Study, out: Path) -> None:
     console.print(
         f"{describe_grid(study, len(runs))}; {finished} finished, {len(runs) - finished} to run"
         + note,
+        highlight=False,
+        soft_wrap=True,
+    )
+    known = [cost for cost in costs if cost is not None]
+    unknown = len(costs) - len(known)
+    console.print(
+        f"estimated training cost of {len(known)} runs: "
+        f"{sum(c.tokens for c in known):,} tokens, {sum(c.flops for c in known):.3g} FLOPs, "
+        f"{sum(c.gpu_hours for c in known):.3g} GPU-hours at MFU {assumptions.mfu:g} of "
+        f"{assumptions.peak_tflops:g} TFLOP/s; FLOPs = (4·N + 6·N_lora)·T "
+        "(+2·N·T with gradient checkpointing), T = data_size·epochs·"
+        + (f"{assumptions.tokens_per_example}" if assumptions.tokens_per_example else "max_length")
+        + (f"; {unknown} runs of models of unknown size not estimated" if unknown else ""),
         highlight=False,
         soft_wrap=True,
     )

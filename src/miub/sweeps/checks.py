@@ -120,8 +120,11 @@ def _check_task_sizes(study: Study, tasks: list[str], warnings: list[str]) -> li
         except MiubUserError as error:
             problems.append(f"training.task_options: {error}")
             continue
-        n_train = len(task.questions("train"))
-        n_validation = len(task.questions("validation"))
+        sizes = _split_sizes(task)
+        if sizes is None:
+            warnings.append(f"task {name!r}: data not available here; data sizes unchecked")
+            continue
+        n_train, n_validation = sizes
         if largest > n_train:
             problems.append(
                 f"grid.data_sizes: {largest} exceeds the {n_train} training examples of task"
@@ -133,6 +136,18 @@ def _check_task_sizes(study: Study, tasks: list[str], warnings: list[str]) -> li
                 f" all {n_validation} are used, not {study.eval.eval_examples}"
             )
     return problems
+
+
+def _split_sizes(task: Any) -> tuple[int, int] | None:
+    """(train, validation) pool sizes: published sizes of a hub benchmark (nothing is
+    downloaded), else the loaded pools; None when the task's data cannot be loaded here."""
+    known = task.known_sizes() if hasattr(task, "known_sizes") else None
+    if known:
+        return known["train"], known["validation"]
+    try:
+        return len(task.questions("train")), len(task.questions("validation"))
+    except MiubUserError:
+        return None
 
 
 def _check_names(key: str, values: list[str], known: list[str] | None) -> list[str]:

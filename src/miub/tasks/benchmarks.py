@@ -130,6 +130,11 @@ class BenchmarkTask(Task):
     hub_config: ClassVar[str | None] = None
     hub_splits: ClassVar[Mapping[str, str]] = {}
     row_format: ClassVar[Callable[[Row], Question]]
+    hub_sizes: ClassVar[Mapping[str, int]] = {}  # rows per task split on the hub
+
+    def known_sizes(self) -> Mapping[str, int] | None:
+        """Split sizes of the hub dataset without loading it (None with ``data_dir``)."""
+        return None if self.data_dir is not None else self.hub_sizes
 
     def __init__(self, data_dir: str | None = None) -> None:
         super().__init__(num_choices=2)
@@ -158,6 +163,7 @@ def _benchmark(
     hub_id: str,
     config: str | None,
     row_format: Callable[[Row], Question],
+    sizes: tuple[int, int, int],
     splits: dict[str, str] = _NO_LABELLED_TEST,
 ) -> type[BenchmarkTask]:
     attributes = {
@@ -167,6 +173,7 @@ def _benchmark(
         "hub_config": config,
         "hub_splits": dict(splits),
         "row_format": staticmethod(row_format),
+        "hub_sizes": dict(zip(("train", "validation", "test"), sizes, strict=True)),
     }
     class_name = "".join(part.capitalize() for part in name.split("-")) + "Task"
     return cast(type[BenchmarkTask], type(class_name, (BenchmarkTask,), attributes))
@@ -174,14 +181,23 @@ def _benchmark(
 
 _HUB_TEST = {"train": "train", "validation": "validation", "test": "test"}
 
-BoolQTask = _benchmark("boolq", "aps/super_glue", "boolq", boolq)
-PIQATask = _benchmark("piqa", "baber/piqa", None, piqa)
-SIQATask = _benchmark("siqa", "lighteval/siqa", None, siqa)
-HellaSwagTask = _benchmark("hellaswag", "Rowan/hellaswag", None, hellaswag)
-WinoGrandeTask = _benchmark("winogrande", "allenai/winogrande", "winogrande_xl", winogrande)
-ARCEasyTask = _benchmark("arc-easy", "allenai/ai2_arc", "ARC-Easy", arc, _HUB_TEST)
-ARCChallengeTask = _benchmark("arc-challenge", "allenai/ai2_arc", "ARC-Challenge", arc, _HUB_TEST)
-OpenBookQATask = _benchmark("openbookqa", "allenai/openbookqa", "main", openbookqa, _HUB_TEST)
+# sizes: (train, validation, test) rows of the task splits, as published on the hub
+BoolQTask = _benchmark("boolq", "aps/super_glue", "boolq", boolq, (9427, 3270, 3270))
+PIQATask = _benchmark("piqa", "baber/piqa", None, piqa, (16113, 1838, 1838))
+SIQATask = _benchmark("siqa", "lighteval/siqa", None, siqa, (33410, 1954, 1954))
+HellaSwagTask = _benchmark("hellaswag", "Rowan/hellaswag", None, hellaswag, (39905, 10042, 10042))
+WinoGrandeTask = _benchmark(
+    "winogrande", "allenai/winogrande", "winogrande_xl", winogrande, (40398, 1267, 1267)
+)
+ARCEasyTask = _benchmark(
+    "arc-easy", "allenai/ai2_arc", "ARC-Easy", arc, (2251, 570, 2376), _HUB_TEST
+)
+ARCChallengeTask = _benchmark(
+    "arc-challenge", "allenai/ai2_arc", "ARC-Challenge", arc, (1119, 299, 1172), _HUB_TEST
+)
+OpenBookQATask = _benchmark(
+    "openbookqa", "allenai/openbookqa", "main", openbookqa, (4957, 500, 500), _HUB_TEST
+)
 
 BENCHMARKS: tuple[type[BenchmarkTask], ...] = (
     BoolQTask,
