@@ -10,6 +10,7 @@ import torch
 
 import miub
 from miub.capture.result import mean_over_modules
+from miub.estimators import DEFAULT_ESTIMATOR
 from miub.interface import EstimateResult
 
 
@@ -59,9 +60,6 @@ def test_result_aggregates_and_serialises(make_model, make_batch, recorders):
 
 
 def test_named_estimators_from_registry(make_model, make_batch):
-    estimators = pytest.importorskip("miub.estimators")
-    if not hasattr(estimators, "make_estimator"):
-        pytest.skip("estimator registry not available yet")
     model = make_model("phi3")
     with torch.no_grad(), miub.capture(model, estimators=["js-mi", "token-jsd"], k=16) as cap:
         model(**make_batch([10, 6]))
@@ -73,4 +71,4 @@ def test_named_estimators_from_registry(make_model, make_batch):
 
     with torch.no_grad(), miub.capture(model) as default_cap:
         model(**make_batch([4]))
-    assert default_cap.result().estimators == [estimators.DEFAULT_ESTIMATOR]
+    assert default_cap.result().estimators == [DEFAULT_ESTIMATOR]

@@ -44,3 +44,14 @@ def test_examples_without_partial_contexts_are_refused(tiny_model, tiny_tokenize
         evaluate_partial_multiple_choice(
             tiny_model, tiny_tokenizer, [{"context": "a", "choices": ["b", "c"], "label": 0}]
         )
+
+
+def test_an_eval_pass_on_partial_examples_adds_lm_evals_acc(tiny_model, tiny_tokenizer) -> None:
+    from miub.training.config import EvalConfig
+    from miub.training.eval_pass import run_eval_pass
+
+    examples = [winogrande(row).to_example() for row in ROWS]
+    config = EvalConfig(estimators=[], batch_size=4)
+    metrics = run_eval_pass(tiny_model, tiny_tokenizer, examples, None, config).metrics
+    expected = evaluate_partial_multiple_choice(tiny_model, tiny_tokenizer, examples)
+    assert metrics["acc_partial"] == expected["acc"]

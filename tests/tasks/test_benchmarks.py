@@ -190,6 +190,13 @@ def test_benchmark_rows_are_worded_as_lm_eval(name: str, tmp_path: Path) -> None
     assert task.train(1, seed=3) == [expected]
 
 
+def test_one_data_dir_serves_the_whole_suite(tmp_path: Path) -> None:
+    for name in ("boolq", "siqa"):
+        write_splits(tmp_path / name, CASES[name][0], "jsonl")
+    for name in ("boolq", "siqa"):
+        assert tasks.get(name, data_dir=str(tmp_path)).test() == [CASES[name][1]]
+
+
 def test_a_saved_dataset_dict_is_read(tmp_path: Path) -> None:
     import datasets
 
@@ -219,7 +226,7 @@ def test_commonsense_170k_rows_become_alpaca_prompted_training_examples(tmp_path
     }
     path = tmp_path / "commonsense_170k.json"
     path.write_text(json.dumps([row] * 5))
-    task = tasks.get("commonsense-170k", path=str(path), validation_size=2)
+    task = tasks.get("commonsense-170k", data_dir=str(tmp_path), validation_size=2)
     examples = task.train(3, seed=0)
     assert len(examples) == 3 and len(task.validation()) == 2
     assert examples[0] == {
@@ -230,5 +237,5 @@ def test_commonsense_170k_rows_become_alpaca_prompted_training_examples(tmp_path
         "choices": ["the correct answer is answer2"],
         "label": 0,
     }
-    with pytest.raises(MiubUserError, match="needs path"):
+    with pytest.raises(MiubUserError, match="needs data_dir"):
         tasks.get("commonsense-170k")

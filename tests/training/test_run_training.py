@@ -106,3 +106,21 @@ def test_gradient_checkpointing_run(tiny_model_dir: Path, colour_task: ColourTas
     )
     result = run_training(config, None, progress=False, task=colour_task)
     assert result["miub"]["n_forwards"] == 1  # 8 examples x 4 choices in one eval batch of 32
+
+
+def test_device_map_run_matches_plain_placement(
+    tiny_model_dir: Path, colour_task: ColourTask
+) -> None:
+    """``device_map`` goes through from_pretrained (accelerate placement) and trains the same."""
+    common = {"data_size": 16, "epochs": 1, "eval": {"eval_examples": 8}}
+    placed = run_training(
+        make_config(tiny_model_dir, device_map="cpu", **common),
+        None,
+        progress=False,
+        task=colour_task,
+    )
+    plain = run_training(
+        make_config(tiny_model_dir, **common), None, progress=False, task=colour_task
+    )
+    assert placed["metrics"]["acc"] == plain["metrics"]["acc"]
+    assert placed["metrics"]["ce"] == pytest.approx(plain["metrics"]["ce"], rel=1e-5)

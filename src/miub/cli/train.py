@@ -56,6 +56,12 @@ def train(
     ),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16"),
+    device_map: str | None = typer.Option(
+        None, "--device-map", help="spread a large model over devices (from_pretrained, e.g. auto)"
+    ),
+    data_dir: str | None = typer.Option(
+        None, "--data-dir", help="pre-downloaded benchmark files (task option data_dir)"
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Fine-tune a base model with LoRA on a task; log MIUB, CE, PPL and ACC."""
@@ -82,7 +88,9 @@ def train(
         epochs=epochs,
         batch_size=batch_size,
         device=device,
+        device_map=device_map,
         dtype=dtype,
+        task_options={"data_dir": data_dir} if data_dir is not None else None,
         eval={
             "estimators": estimators,
             "interval_steps": eval_interval,

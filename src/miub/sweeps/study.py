@@ -147,6 +147,7 @@ class TrainingSettings(BaseModel):
     task_options: dict[str, Any] = _same_as(TrainConfig, "task_options")
     dtype: str = _same_as(TrainConfig, "dtype")
     device: str = _same_as(TrainConfig, "device")
+    device_map: str | None = _same_as(TrainConfig, "device_map")
     gradient_checkpointing: bool = _same_as(TrainConfig, "gradient_checkpointing")
 
 

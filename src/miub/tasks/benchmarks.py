@@ -20,7 +20,9 @@ openbookqa    allenai/openbookqa (main)   ``{question_stem}``; answerKey (left-s
 Splits: ``train`` and ``validation`` are the hub's; ``test`` is the hub's test split where it
 is labelled (ARC, OpenBookQA) and otherwise the validation split, which is what lm-eval
 reports for those tasks (so there ``validation`` and ``test`` coincide).
-Option ``data_dir``: load pre-downloaded files instead of the hub (see :mod:`hub_data`).
+Option ``data_dir``: load pre-downloaded files instead of the hub (see :mod:`hub_data`), from
+``data_dir/<task name>/`` when that folder exists (one ``data_dir`` for the whole suite), else
+from ``data_dir`` itself.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from miub.errors import MiubUserError
@@ -130,22 +133,25 @@ class BenchmarkTask(Task):
     hub_config: ClassVar[str | None] = None
     hub_splits: ClassVar[Mapping[str, str]] = {}
     row_format: ClassVar[Callable[[Row], Question]]
-    hub_sizes: ClassVar[Mapping[str, int]] = {}  # rows per task split on the hub
-
-    def known_sizes(self) -> Mapping[str, int] | None:
-        """Split sizes of the hub dataset without loading it (None with ``data_dir``)."""
-        return None if self.data_dir is not None else self.hub_sizes
+    hub_sizes: ClassVar[Mapping[str, int]] = {}  # rows per task split (published sizes)
 
     def __init__(self, data_dir: str | None = None) -> None:
         super().__init__(num_choices=2)
         self.data_dir = data_dir
+
+    def known_sizes(self) -> Mapping[str, int] | None:
+        """Split sizes of the hub dataset without loading it (None with ``data_dir``)."""
+        return None if self.data_dir is not None else self.hub_sizes
 
     @property
     def options(self) -> dict[str, Any]:
         return {"data_dir": self.data_dir}
 
     def build_split(self, split: str) -> list[Question]:
-        rows = load_rows(self.hub_id, self.hub_config, self.hub_splits[split], self.data_dir)
+        data_dir = self.data_dir
+        if data_dir is not None and (Path(data_dir) / self.name).is_dir():
+            data_dir = str(Path(data_dir) / self.name)  # one folder for the whole suite
+        rows = load_rows(self.hub_id, self.hub_config, self.hub_splits[split], data_dir)
         try:
             return [type(self).row_format(row) for row in rows]
         except (KeyError, ValueError, TypeError) as error:

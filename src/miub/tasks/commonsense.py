@@ -1,5 +1,6 @@
 """LLM-Adapters' ``commonsense_170k`` fine-tuning set, read from a local JSON file.
 
+``data_dir`` is the file, or a folder holding ``commonsense_170k.json``.
 The file (Hu et al. 2023, "LLM-Adapters", ``ft-training_set/commonsense_170k.json``) is a JSON
 list of ``{"instruction", "input", "output", "answer"}``; ``instruction`` holds the question
 with its options and ``output`` the target ("the correct answer is ..."). Each row becomes a
@@ -21,6 +22,7 @@ from miub.errors import MiubUserError
 from miub.tasks.base import Question, Task
 from miub.tasks.hub_data import read_file
 
+FILE_NAME = "commonsense_170k.json"
 PROMPT = (
     "Below is an instruction that describes a task. Write a response that appropriately "
     "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:"
@@ -44,22 +46,24 @@ class Commonsense170kTask(Task):
     name = "commonsense-170k"
     description = "LLM-Adapters' mixed commonsense fine-tuning set (local JSON; training only)."
 
-    def __init__(self, path: str | None = None, validation_size: int = 200) -> None:
+    def __init__(self, data_dir: str | None = None, validation_size: int = 200) -> None:
         super().__init__(num_choices=2)
-        if path is None:
+        if data_dir is None:
             raise MiubUserError(
-                "commonsense-170k needs path=... (task_options.path): the local "
-                "commonsense_170k.json from LLM-Adapters' ft-training_set"
+                "commonsense-170k needs data_dir=... (--data-dir): LLM-Adapters' "
+                "commonsense_170k.json, or a folder holding it"
             )
-        self.path = path
+        self.data_dir = data_dir
         self.validation_size = validation_size
 
     @property
     def options(self) -> dict[str, Any]:
-        return {"path": self.path, "validation_size": self.validation_size}
+        return {"data_dir": self.data_dir, "validation_size": self.validation_size}
 
     def build_split(self, split: str) -> list[Question]:
-        file = Path(self.path)
+        file = Path(self.data_dir)
+        if file.is_dir():
+            file = file / FILE_NAME
         if not file.is_file():
             raise MiubUserError(f"commonsense-170k: no file {file}; download commonsense_170k.json")
         try:

@@ -62,6 +62,9 @@ class TrainConfig(BaseModel):
     task_options: dict[str, Any] = Field(default_factory=dict, description="e.g. complexity knob")
     dtype: str = Field("float32", description="float32 | bfloat16 | float16")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    device_map: str | None = Field(
+        None, description="from_pretrained device_map for models larger than one device (e.g. auto)"
+    )
     gradient_checkpointing: bool = False
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig())
 

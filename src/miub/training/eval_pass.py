@@ -2,6 +2,9 @@
 
 * ACC, ``acc_norm`` (+ stderrs): lm-evaluation-harness scoring of the first
   ``eval_examples`` validation examples (:func:`miub.evaluation.evaluate_multiple_choice`).
+  Partial-scoring tasks (WinoGrande) add ``acc_partial`` (+ stderr), lm-eval's own ACC for
+  them (:func:`miub.evaluation.evaluate_partial_multiple_choice`); their ``acc`` scores the
+  whole sentence after the blank.
 * MIUB: every estimator of ``EvalConfig.estimators``, captured (:func:`miub.capture.capture`)
   in those scoring forwards, on the tokens of the gold sequences ``context + " " + gold
   choice`` (each held-out example's text once; distractor sequences are forwarded for ACC
@@ -24,7 +27,12 @@ from typing import Any
 from torch import nn
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from miub.evaluation import GOLD_MASK, evaluate_language_modeling, evaluate_multiple_choice
+from miub.evaluation import (
+    GOLD_MASK,
+    evaluate_language_modeling,
+    evaluate_multiple_choice,
+    evaluate_partial_multiple_choice,
+)
 from miub.training.config import EvalConfig
 
 
@@ -117,7 +125,6 @@ def run_eval_pass(
         pairs = [(e["context"], " " + e["choices"][e["label"]]) for e in ce_examples]
         language = evaluate_language_modeling(model, tokenizer, pairs, eval_config.batch_size)
         ce = {"ce": language["ce"], "ppl": language["ppl"], "ce_tokens": language["n_tokens"]}
-    model.train(was_training)
     summary = {
         "acc": scores["acc"],
         "acc_stderr": scores["acc_stderr"],
@@ -126,4 +133,11 @@ def run_eval_pass(
         "eval_examples": scores["n"],
         **ce,
     }
+    if eval_examples and "partial_contexts" in eval_examples[0]:  # WinoGrande: lm-eval's acc
+        partial = evaluate_partial_multiple_choice(
+            model, tokenizer, eval_examples, eval_config.batch_size
+        )
+        summary["acc_partial"] = partial["acc"]
+        summary["acc_partial_stderr"] = partial["acc_stderr"]
+    model.train(was_training)
     return EvalPass({**summary, **metrics}, miub, time.perf_counter() - start)

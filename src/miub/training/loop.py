@@ -96,7 +96,7 @@ def run_training(
     task = task if task is not None else get_task(config.task, config.task_options)
     seed_everything(config.seed)
     model, tokenizer = load_model_and_tokenizer(
-        config.model, dtype=config.dtype, device=config.device
+        config.model, dtype=config.dtype, device=config.device, device_map=config.device_map
     )
     n_params = count_parameters(model)
     train_examples = task.train(config.data_size, seed=config.seed)
