@@ -12,7 +12,7 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, Phi3Config
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from miub.cli.main import app, register_commands
 from miub.models.tiny import build_tokenizer
@@ -82,6 +82,15 @@ def _save_model_and_adapter(root: Path, architecture: str) -> tuple[Path, Path]:
     return model_dir, adapter_dir
 
 
+def _run_measure(
+    model_dir: Path, adapter_dir: Path, data: Path, out: Path, *options: str
+) -> Result:
+    """``miub measure`` in-process on a saved model + adapter, writing ``out``."""
+    register_commands()
+    paths = ["--model", str(model_dir), "--adapter", str(adapter_dir), "--data", str(data)]
+    return CliRunner().invoke(app, ["measure", *paths, *options, "--json", str(out)])
+
+
 @pytest.fixture
 def data_file(tmp_path: Path) -> Path:
     path = tmp_path / "eval.jsonl"
@@ -95,27 +104,8 @@ def test_measure_writes_json_with_every_module(
 ) -> None:
     model_dir, adapter_dir = _save_model_and_adapter(tmp_path, architecture)
     out = tmp_path / "measure.json"
-    register_commands()
-    result = CliRunner().invoke(
-        app,
-        [
-            "measure",
-            "--model",
-            str(model_dir),
-            "--adapter",
-            str(adapter_dir),
-            "--data",
-            str(data_file),
-            "--estimator",
-            "js-mi",
-            "--estimator",
-            "token-jsd",
-            "--batch-size",
-            "5",
-            "--json",
-            str(out),
-        ],
-    )
+    options = ["--estimator", "js-mi", "--estimator", "token-jsd", "--batch-size", "5"]
+    result = _run_measure(model_dir, adapter_dir, data_file, out, *options)
     assert result.exit_code == 0, result.output
     assert "By module type" in result.output and "PPL" in result.output
     record = json.loads(out.read_text())
@@ -132,23 +122,7 @@ def test_measure_writes_json_with_every_module(
 def test_max_tokens_limits_the_pass(tmp_path: Path, data_file: Path) -> None:
     model_dir, adapter_dir = _save_model_and_adapter(tmp_path, "llama")
     out = tmp_path / "m.json"
-    register_commands()
-    result = CliRunner().invoke(
-        app,
-        [
-            "measure",
-            "--model",
-            str(model_dir),
-            "--adapter",
-            str(adapter_dir),
-            "--data",
-            str(data_file),
-            "--max-tokens",
-            "40",
-            "--json",
-            str(out),
-        ],
-    )
+    result = _run_measure(model_dir, adapter_dir, data_file, out, "--max-tokens", "40")
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["data"]["n_texts"] < len(TEXTS)
 

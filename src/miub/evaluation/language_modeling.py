@@ -61,8 +61,6 @@ def evaluate_language_modeling(
             n_scored.append(n)
     if not sequences:
         raise MiubUserError("every text is shorter than two tokens; nothing to score")
-    was_training = model.training
-    model.eval()
     scores = score_sequences(
         model,
         sequences,
@@ -70,7 +68,6 @@ def evaluate_language_modeling(
         batch_size=batch_size,
         pad_token_id=int(tokenizer.pad_token_id or 0),
     )
-    model.train(was_training)
     n_tokens = sum(score.n_tokens for score in scores)
     ce = -sum(score.loglik for score in scores) / n_tokens
     return {"ce": ce, "ppl": math.exp(ce), "n_tokens": n_tokens, "n": len(scores)}

@@ -92,8 +92,6 @@ def evaluate_multiple_choice(
     if not examples:
         raise MiubUserError("no examples to evaluate; pass at least one multiple-choice example")
     check_capture(capture, model)
-    was_training = model.training
-    model.eval()
     window = max_length or model_max_length(model, tokenizer)
     sequences, n_scored = build_requests(tokenizer, examples, window)
     mask_keyword = getattr(capture, "mask", None) if capture is not None else None
@@ -108,7 +106,6 @@ def evaluate_multiple_choice(
         measured=gold if measure_mask else None,
         measure_mask=measure_mask,
     )
-    model.train(was_training)
 
     correct, correct_norm, logliks = [], [], []
     gold_loglik, gold_tokens = 0.0, 0

@@ -50,9 +50,7 @@ def evaluate_partial_multiple_choice(
                 tokenizer, context, TARGET_DELIMITER + example["continuation"]
             )
             sequences.append((context_enc + continuation_enc)[-(window + 1) :])
-            n_scored.append(len(continuation_enc))
-    was_training = model.training
-    model.eval()
+            n_scored.append(min(len(continuation_enc), window))
     scores = score_sequences(
         model,
         sequences,
@@ -60,7 +58,6 @@ def evaluate_partial_multiple_choice(
         batch_size=batch_size,
         pad_token_id=int(tokenizer.pad_token_id or 0),
     )
-    model.train(was_training)
     correct, position = [], 0
     for example in examples:
         n_options = len(example["partial_contexts"])

@@ -9,7 +9,8 @@ float rounding) and a capture active on the model sees the mask.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,18 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode (no dropout) and restore its training flag on exit, even
+    after an exception."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def score_sequences(
     model: nn.Module,
@@ -75,27 +88,35 @@ def score_sequences(
     flags = list(measured) if measured is not None else [True] * len(sequences)
     order = sorted(range(len(sequences)), key=lambda i: (not flags[i], -len(sequences[i])))
     scores: list[SequenceScore | None] = [None] * len(sequences)
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        inputs = [list(sequences[i][:-1]) for i in batch]
-        width = max(len(tokens) for tokens in inputs)
-        input_ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, tokens in enumerate(inputs):
-            input_ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-            attention_mask[row, : len(tokens)] = 1
-        kwargs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
-        if measure_mask is not None:
-            rows = torch.tensor([flags[i] for i in batch], dtype=torch.long)[:, None]  # (B, 1)
-            kwargs[measure_mask] = (attention_mask * rows).to(device)
-        logits = model(**kwargs).logits  # (B, T, V)
-        for row, index in enumerate(batch):
-            length, n = len(inputs[row]), n_scored[index]
-            targets = torch.tensor(sequences[index][-n:], dtype=torch.long, device=logits.device)
-            log_probs = F.log_softmax(logits[row, length - n : length].float(), dim=-1)  # (n, V)
-            token_logprobs = log_probs.gather(-1, targets[:, None]).squeeze(-1)  # (n,)
-            greedy = bool((log_probs.argmax(dim=-1) == targets).all())
-            scores[index] = SequenceScore(float(token_logprobs.sum()), n, greedy)
-        if on_batch is not None:
-            on_batch(len(batch))
+    with eval_mode(model):  # dropout off while scoring; training flag restored
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            inputs = [list(sequences[i][:-1]) for i in batch]
+            width = max(len(tokens) for tokens in inputs)
+            input_ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
+            attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, tokens in enumerate(inputs):
+                input_ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+                attention_mask[row, : len(tokens)] = 1
+            kwargs = {
+                "input_ids": input_ids.to(device),
+                "attention_mask": attention_mask.to(device),
+            }
+            if measure_mask is not None:
+                rows = torch.tensor([flags[i] for i in batch], dtype=torch.long)[:, None]  # (B, 1)
+                kwargs[measure_mask] = (attention_mask * rows).to(device)
+            logits = model(**kwargs).logits  # (B, T, V)
+            for row, index in enumerate(batch):
+                length, n = len(inputs[row]), n_scored[index]
+                targets = torch.tensor(
+                    sequences[index][-n:], dtype=torch.long, device=logits.device
+                )
+                log_probs = F.log_softmax(
+                    logits[row, length - n : length].float(), dim=-1
+                )  # (n, V)
+                token_logprobs = log_probs.gather(-1, targets[:, None]).squeeze(-1)  # (n,)
+                greedy = bool((log_probs.argmax(dim=-1) == targets).all())
+                scores[index] = SequenceScore(float(token_logprobs.sum()), n, greedy)
+            if on_batch is not None:
+                on_batch(len(batch))
     return [score for score in scores if score is not None]

@@ -33,6 +33,7 @@ from miub.evaluation import (
     evaluate_multiple_choice,
     evaluate_partial_multiple_choice,
 )
+from miub.evaluation.scoring import eval_mode
 from miub.training.config import EvalConfig
 
 
@@ -100,44 +101,44 @@ def run_eval_pass(
     import time
 
     start = time.perf_counter()
-    was_training = model.training
-    model.eval()
-    miub: dict[str, Any] | None = None
-    estimators = list(eval_config.estimators)
-    if estimators:
-        from miub.capture import capture
+    with eval_mode(model):  # training flag restored even if evaluation fails
+        miub: dict[str, Any] | None = None
+        estimators = list(eval_config.estimators)
+        if estimators:
+            from miub.capture import capture
 
-        params = estimator_params(estimators, eval_config)
-        with capture(model, estimators=estimators, mask=GOLD_MASK, **params) as active:
+            params = estimator_params(estimators, eval_config)
+            with capture(model, estimators=estimators, mask=GOLD_MASK, **params) as active:
+                scores = evaluate_multiple_choice(
+                    model, tokenizer, eval_examples, eval_config.batch_size, capture=active
+                )
+                captured = active.result()
+            miub = captured.to_dict()
+            if not keep_modules:
+                miub.pop("modules", None)
+            metrics = flatten_capture(captured.overall)
+        else:
             scores = evaluate_multiple_choice(
-                model, tokenizer, eval_examples, eval_config.batch_size, capture=active
+                model, tokenizer, eval_examples, eval_config.batch_size
             )
-            captured = active.result()
-        miub = captured.to_dict()
-        if not keep_modules:
-            miub.pop("modules", None)
-        metrics = flatten_capture(captured.overall)
-    else:
-        scores = evaluate_multiple_choice(model, tokenizer, eval_examples, eval_config.batch_size)
-        metrics = {}
-    ce = {"ce": scores["ce"], "ppl": scores["ppl"], "ce_tokens": scores["n_tokens"]}
-    if ce_examples is not None:
-        pairs = [(e["context"], " " + e["choices"][e["label"]]) for e in ce_examples]
-        language = evaluate_language_modeling(model, tokenizer, pairs, eval_config.batch_size)
-        ce = {"ce": language["ce"], "ppl": language["ppl"], "ce_tokens": language["n_tokens"]}
-    summary = {
-        "acc": scores["acc"],
-        "acc_stderr": scores["acc_stderr"],
-        "acc_norm": scores["acc_norm"],
-        "acc_norm_stderr": scores["acc_norm_stderr"],
-        "eval_examples": scores["n"],
-        **ce,
-    }
-    if eval_examples and "partial_contexts" in eval_examples[0]:  # WinoGrande: lm-eval's acc
-        partial = evaluate_partial_multiple_choice(
-            model, tokenizer, eval_examples, eval_config.batch_size
-        )
-        summary["acc_partial"] = partial["acc"]
-        summary["acc_partial_stderr"] = partial["acc_stderr"]
-    model.train(was_training)
+            metrics = {}
+        ce = {"ce": scores["ce"], "ppl": scores["ppl"], "ce_tokens": scores["n_tokens"]}
+        if ce_examples is not None:
+            pairs = [(e["context"], " " + e["choices"][e["label"]]) for e in ce_examples]
+            language = evaluate_language_modeling(model, tokenizer, pairs, eval_config.batch_size)
+            ce = {"ce": language["ce"], "ppl": language["ppl"], "ce_tokens": language["n_tokens"]}
+        summary = {
+            "acc": scores["acc"],
+            "acc_stderr": scores["acc_stderr"],
+            "acc_norm": scores["acc_norm"],
+            "acc_norm_stderr": scores["acc_norm_stderr"],
+            "eval_examples": scores["n"],
+            **ce,
+        }
+        if eval_examples and "partial_contexts" in eval_examples[0]:  # WinoGrande: lm-eval's acc
+            partial = evaluate_partial_multiple_choice(
+                model, tokenizer, eval_examples, eval_config.batch_size
+            )
+            summary["acc_partial"] = partial["acc"]
+            summary["acc_partial_stderr"] = partial["acc_stderr"]
     return EvalPass({**summary, **metrics}, miub, time.perf_counter() - start)
