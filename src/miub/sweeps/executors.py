@@ -78,7 +78,13 @@ class ProcessExecutor:
             while True:
                 while len(in_flight) < self.workers and (job := next(pending, None)) is not None:
                     on_dispatch(job)
-                    future = pool.submit(execute_run, self.runner, job, self.num_threads)
+                    try:
+                        future = pool.submit(execute_run, self.runner, job, self.num_threads)
+                    except BrokenProcessPool:  # a worker died after the last wait() returned
+                        yield from _drain_broken(in_flight)
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        pool = self._pool()
+                        future = pool.submit(execute_run, self.runner, job, self.num_threads)
                     in_flight[future] = job
                 if not in_flight:
                     return
@@ -126,3 +132,13 @@ def make_executor(settings: ExecutorSettings, runner: Runner | str) -> Executor:
     if settings.workers == 1:
         return SequentialExecutor(runner, threads)
     return ProcessExecutor(runner, settings.workers, threads)
+
+
+def _drain_broken(in_flight: dict[Future[RunOutcome], RunJob]) -> Iterator[RunOutcome]:
+    """Outcomes of the jobs a broken pool held: finished results stand, the rest failed."""
+    for future, job in in_flight.items():
+        if future.done() and not future.cancelled() and future.exception() is None:
+            yield future.result()
+        else:
+            yield failed_outcome(job.key, _DIED)
+    in_flight.clear()
