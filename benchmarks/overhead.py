@@ -38,7 +38,7 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from miub.capture import Capture, capture
+from miub.hooks import Capture, capture
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 _STATUS = Path("/proc/self/status")

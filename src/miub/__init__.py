@@ -11,14 +11,20 @@ Public API (heavy modules are imported lazily, so ``import miub`` stays fast)::
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # static view of the lazy attributes below, so mypy accepts miub.capture(model)
+    from miub.estimators import estimate, list_estimators
+    from miub.evaluation import evaluate_language_modeling, evaluate_multiple_choice
+    from miub.hooks import capture
+    from miub.interface import EstimateResult
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "list_estimators": ("miub.estimators", "list_estimators"),
     "estimate": ("miub.estimators", "estimate"),
-    "capture": ("miub.capture", "capture"),
+    "capture": ("miub.hooks", "capture"),
     "evaluate_multiple_choice": ("miub.evaluation", "evaluate_multiple_choice"),
     "evaluate_language_modeling": ("miub.evaluation", "evaluate_language_modeling"),
     "EstimateResult": ("miub.interface", "EstimateResult"),

@@ -6,7 +6,7 @@
     trainer.train()
 
 At each trigger (every ``trainer.evaluate()``, or every ``eval_steps`` optimizer steps when
-given) the callback runs one capture pass (:func:`miub.capture.capture`) over its data with
+given) the callback runs one capture pass (:func:`miub.capture`) over its data with
 the model in eval mode and logs ``miub/js_mi``, ``miub/js_mi_stderr``, ``miub/mi``, ... through
 ``trainer.log``: the values land in ``trainer.state.log_history`` and reach every reporter
 (W&B, TensorBoard, MLflow, ...) through their ``on_log``. The Trainer API gives callbacks no
@@ -47,7 +47,7 @@ class MIUBCallback(TrainerCallback):
         max_examples: use at most this many items of ``eval_data``.
         prefix: prepended to every logged name (``"miub/"`` → ``miub/js_mi``).
         trainer: the Trainer to log through (or call :meth:`attach`).
-        **estimator_params: k, tau, feature_map, seed, ... (see :func:`miub.capture.capture`).
+        **estimator_params: k, tau, feature_map, seed, ... (see :func:`miub.capture`).
     """
 
     def __init__(
@@ -103,7 +103,7 @@ class MIUBCallback(TrainerCallback):
     # --- measuring ------------------------------------------------------------------------
     def measure(self, model: torch.nn.Module, tokenizer: Any = None) -> dict[str, float]:
         """One capture pass over the data; flat, prefixed metrics (model left as it was)."""
-        from miub.capture import capture
+        from miub.hooks import capture
 
         tokenizer = tokenizer if tokenizer is not None else self.tokenizer
         data = self._items()

@@ -8,8 +8,9 @@ depend on it. Estimators implement :class:`StreamingEstimator`; every value they
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 
@@ -25,6 +26,10 @@ class EstimateResult:
         params: the estimator parameters (k, tau, feature_map, seed, ...).
         extras: secondary values computed from the same state, e.g. ``{"mi": ..., "mi_stderr": ...}``.
         units: ``"nats"`` or ``"ratio"`` / ``"cosine"`` for the unitless baselines.
+        replicates: delete-a-group jackknife replicates, ``"value"`` (and any extras key) ->
+            ``G`` floats, the statistic recomputed without group ``g`` (NaN for an empty group).
+            Groups are aligned across modules (group = global sequence index mod G), so an
+            aggregate over modules gets its standard error by jackknifing the aggregate itself.
     """
 
     name: str
@@ -34,6 +39,7 @@ class EstimateResult:
     params: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, float] = field(default_factory=dict)
     units: str = "nats"
+    replicates: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,14 +50,19 @@ class StreamingEstimator(Protocol):
     """A streaming estimator: O(state) memory, independent of the number of tokens.
 
     ``update`` receives the two branch outputs of one module for the real tokens of one batch,
-    already flattened and upcast: ``base`` and ``lora`` are float32 tensors of shape ``(T, d)``.
+    already flattened and upcast: ``base`` and ``lora`` are float32 tensors of shape ``(T, d)``;
+    ``sequence_ids`` is ``(T,)`` int64, the global index of the sequence each token belongs to
+    (counted across batches), so the jackknife groups whole sequences (group = id mod G);
+    ``None`` treats every token as its own sequence.
     It must not call ``.item()`` or otherwise synchronise (it runs inside forward hooks).
     ``result`` reduces the state to an :class:`EstimateResult`; it may be called at any time.
     """
 
     name: str
 
-    def update(self, base: torch.Tensor, lora: torch.Tensor) -> None: ...
+    def update(
+        self, base: torch.Tensor, lora: torch.Tensor, sequence_ids: torch.Tensor | None = None
+    ) -> None: ...
 
     def result(self) -> EstimateResult: ...
 
@@ -60,11 +71,71 @@ class StreamingEstimator(Protocol):
 class FactoredUpdate(Protocol):
     """Optional estimator capability: take the LoRA branch in factored, low-rank form.
 
-    ``update_factored(base, inner, up)`` must equal ``update(base, inner @ up)`` up to float
+    ``update_factored(base, inner, up, ids)`` must equal ``update(base, inner @ up, ids)`` up to float
     rounding, with ``base`` (n, d), ``inner`` = lora_A output (n, r) and ``up`` = scaling·Bᵀ
     (r, d), all float32. A projection ``l R`` then costs r·k instead of d·k flops per token.
     """
 
     def update_factored(
-        self, base: torch.Tensor, lora_inner: torch.Tensor, lora_up: torch.Tensor
+        self,
+        base: torch.Tensor,
+        lora_inner: torch.Tensor,
+        lora_up: torch.Tensor,
+        sequence_ids: torch.Tensor | None = None,
     ) -> None: ...
+
+
+MetricKind = Literal["dependence", "baseline", "external"]
+Aggregation = Literal["mean_over_modules", "mean_over_examples", "exp_of_mean"]
+STDERR_SUFFIX = "_stderr"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A registered metric.
+
+    Attributes:
+        name: column name, e.g. ``"js_mi"``.
+        label: what a reader sees, e.g. ``"js-mi"``.
+        kind: ``dependence`` / ``baseline`` / ``external`` (module docstring).
+        higher_is_better: orientation under the paper's reading; None = no orientation (the
+            metric is reported but never judged as a scaling metric).
+        has_stderr: the run reports ``<name>_stderr``.
+        aggregation: how a run's value is formed from modules or examples.
+        units: ``nats``, ``ratio``, ``probability``, ...
+        description: one line, for tables and ``miub estimators``.
+        estimator: the :mod:`miub.estimators` registry name it comes from, if any.
+    """
+
+    name: str
+    label: str
+    kind: MetricKind
+    higher_is_better: bool | None
+    has_stderr: bool
+    aggregation: Aggregation
+    units: str
+    description: str
+    estimator: str | None = None
+
+    @property
+    def oriented(self) -> bool:
+        """True when the metric has a direction and can be judged."""
+        return self.higher_is_better is not None
+
+    @property
+    def stderr_column(self) -> str | None:
+        return f"{self.name}{STDERR_SUFFIX}" if self.has_stderr else None
+
+    def orient(self, values: np.ndarray) -> np.ndarray:
+        """``values`` mapped so that lower = better (negated when higher is better)."""
+        if self.higher_is_better is None:
+            raise ValueError(f"metric {self.name!r} has no orientation; it cannot be judged")
+        array = np.asarray(values, dtype=float)
+        return -array if self.higher_is_better else array
+
+
+def column_name(registry_name: str) -> str:
+    """``"js-mi"`` → ``"js_mi"`` (the one place this mapping lives)."""
+    return registry_name.replace("-", "_")
+
+

@@ -9,7 +9,7 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from miub.capture import capture
+from miub.hooks import capture
 from miub.evaluation import GOLD_MASK, evaluate_multiple_choice
 
 

@@ -20,11 +20,20 @@ import torch
 from miub.estimators.cka import LinearCKA
 from miub.estimators.joint import DataProcessingBound, JSMutualInformation, PluginMutualInformation
 from miub.estimators.token import Cosine, MiubToken, NormRatio, TokenJSD
-from miub.interface import EstimateResult, StreamingEstimator
+from miub.interface import EstimateResult, MetricSpec, StreamingEstimator, column_name
 
 DEFAULT_ESTIMATOR = "js-mi"
 
 Orientation = Literal["lower_is_better", "higher_is_better", "none"]
+EstimatorKind = Literal["dependence", "baseline"]
+
+REFERENCE_POINTS = {
+    "null": "independence baseline: the value with the LoRA rows permuted across tokens",
+    "ceiling": "the value with the LoRA branch replaced by the base branch",
+    "corrected": "jackknife bias-corrected value",
+    "normalized": "(value - null) / (ceiling - null), in [0, 1]",
+}
+"""Extras every dependence estimator reports beside its plug-in value (docs/method.md §3)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,9 @@ class EstimatorSpec:
         orientation: ``"lower_is_better"``, ``"higher_is_better"`` or ``"none"``.
         units: ``"nats"`` or the unit of a unitless baseline.
         factory: builds a fresh estimator from keyword parameters.
+        kind: ``"dependence"`` (moves to its independence value when the branches' pairing is
+            broken) or ``"baseline"`` (not a dependence measure; the label says what it is).
+        label: what it measures, in a few words, for tables.
     """
 
     name: str
@@ -44,6 +56,33 @@ class EstimatorSpec:
     orientation: Orientation
     units: str
     factory: Callable[..., StreamingEstimator] = field(repr=False, compare=False)
+    kind: EstimatorKind = "dependence"
+    label: str = ""
+
+    @property
+    def higher_is_better(self) -> bool | None:
+        return {"lower_is_better": False, "higher_is_better": True, "none": None}[self.orientation]
+
+    def metrics(self) -> list[MetricSpec]:
+        """The metric columns this estimator produces (value, and reference points when it is a
+        dependence measure); :mod:`miub.metrics` registers them."""
+        column = column_name(self.name)
+        main = MetricSpec(
+            column, self.name, self.kind, self.higher_is_better, True,
+            "mean_over_modules", self.units, self.label or self.formula, self.name,
+        )  # fmt: skip
+        if self.kind != "dependence":
+            return [main]
+        references = [
+            MetricSpec(
+                f"{column}_{point}", f"{self.name} ({point})", "dependence",
+                self.higher_is_better if point in ("corrected", "normalized") else None,
+                point == "normalized", "mean_over_modules",
+                "unitless" if point == "normalized" else self.units, meaning, self.name,
+            )  # fmt: skip
+            for point, meaning in REFERENCE_POINTS.items()
+        ]
+        return [main, *references]
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -57,11 +96,13 @@ class EstimatorSpec:
             "formula": self.formula,
             "orientation": self.orientation,
             "units": self.units,
+            "kind": self.kind,
+            "label": self.label,
             "params": self.defaults,
         }
 
     def __str__(self) -> str:
-        return f"{self.name:<11} [{self.units}, {self.orientation}]  {self.formula}"
+        return f"{self.name:<11} [{self.kind}, {self.units}, {self.orientation}]  {self.formula}"
 
 
 _SPECS = [
@@ -71,6 +112,8 @@ _SPECS = [
         "lower_is_better",
         "nats",
         JSMutualInformation,
+        "dependence",
+        "JS divergence of the branches' feature joint from independence",
     ),
     EstimatorSpec(
         "mi",
@@ -78,6 +121,8 @@ _SPECS = [
         "lower_is_better",
         "nats",
         PluginMutualInformation,
+        "dependence",
+        "plug-in mutual information of the branches' features",
     ),
     EstimatorSpec(
         "dpi",
@@ -85,6 +130,8 @@ _SPECS = [
         "lower_is_better",
         "nats",
         DataProcessingBound,
+        "baseline",
+        "baseline (marginal information per branch, not dependence)",
     ),
     EstimatorSpec(
         "token-jsd",
@@ -92,6 +139,8 @@ _SPECS = [
         "higher_is_better",
         "nats",
         TokenJSD,
+        "baseline",
+        "baseline (branch distinguishability, not dependence)",
     ),
     EstimatorSpec(
         "miub-token",
@@ -99,15 +148,25 @@ _SPECS = [
         "lower_is_better",
         "nats",
         MiubToken,
+        "baseline",
+        "baseline (branch distinguishability, not dependence)",
     ),
-    EstimatorSpec("norm-ratio", "mean_t ||l_t|| / ||o_t||", "none", "ratio", NormRatio),
-    EstimatorSpec("cosine", "mean_t cos(o_t, l_t)", "none", "cosine", Cosine),
+    EstimatorSpec(
+        "norm-ratio", "mean_t ||l_t|| / ||o_t||", "none", "ratio", NormRatio,
+        "baseline", "baseline (relative scale of the branches, not dependence)",
+    ),
+    EstimatorSpec(
+        "cosine", "mean_t cos(o_t, l_t)", "none", "cosine", Cosine,
+        "baseline", "baseline (per-token alignment of the branches)",
+    ),
     EstimatorSpec(
         "linear-cka",
         "||C_XY||_F^2 / (||C_XX||_F ||C_YY||_F) of the mapped outputs X = O R, Y = L R",
         "none",
         "unitless",
         LinearCKA,
+        "dependence",
+        "linear dependence of the mapped branches (CKA); unoriented",
     ),
 ]
 _REGISTRY = {spec.name: spec for spec in _SPECS}

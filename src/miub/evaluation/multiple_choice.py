@@ -81,7 +81,7 @@ def evaluate_multiple_choice(
     tokens of ``" " + choices[label]``), ``ppl = exp(ce)`` and ``n_tokens`` (gold answer
     tokens). With ``return_logliks``, ``logliks[i][k]`` is ``ll_k`` of example ``i``.
 
-    ``capture``: an active :func:`miub.capture.capture` on ``model``; the scoring forwards run
+    ``capture``: an active :func:`miub.capture` on ``model``; the scoring forwards run
     inside it, so MIUB is measured in these very forwards (the caller owns its lifetime).
     Which tokens it sees depends on how the capture was opened: with
     ``capture(model, mask=GOLD_MASK)`` only the gold sequences ``context + " " + gold

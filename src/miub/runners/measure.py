@@ -59,7 +59,7 @@ def run_measurement(
     JSON-able result: ``overall`` / ``by_module_type`` / ``by_layer`` / ``modules`` MIUB,
     ``ce``, ``ppl``, ``n_tokens``, the settings and provenance.
     """
-    from miub.capture import capture
+    from miub.hooks import capture
     from miub.evaluation import evaluate_language_modeling
     from miub.models.loading import load_adapter, load_model_and_tokenizer
 

@@ -140,6 +140,7 @@ class TrainingSettings(BaseModel):
 
     learning_rate: float = _same_as(TrainConfig, "learning_rate")
     epochs: float = _same_as(TrainConfig, "epochs")
+    max_steps: int | None = _same_as(TrainConfig, "max_steps")
     batch_size: int = _same_as(TrainConfig, "batch_size")
     max_length: int = _same_as(TrainConfig, "max_length")
     weight_decay: float = _same_as(TrainConfig, "weight_decay")

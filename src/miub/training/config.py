@@ -55,6 +55,12 @@ class TrainConfig(BaseModel):
     target_modules: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGET_MODULES))
     learning_rate: float = Field(2e-3, gt=0)
     epochs: float = Field(3.0, gt=0)
+    max_steps: int | None = Field(
+        None,
+        ge=1,
+        description="fixed number of optimiser steps (cycling the data); None = epochs x batches."
+        " Fixing it separates data size D from optimisation length",
+    )
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(128, ge=8)
     weight_decay: float = Field(0.0, ge=0)

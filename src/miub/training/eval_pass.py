@@ -5,7 +5,7 @@
   Partial-scoring tasks (WinoGrande) add ``acc_partial`` (+ stderr), lm-eval's own ACC for
   them (:func:`miub.evaluation.evaluate_partial_multiple_choice`); their ``acc`` scores the
   whole sentence after the blank.
-* MIUB: every estimator of ``EvalConfig.estimators``, captured (:func:`miub.capture.capture`)
+* MIUB: every estimator of ``EvalConfig.estimators``, captured (:func:`miub.capture`)
   in those scoring forwards, on the tokens of the gold sequences ``context + " " + gold
   choice`` (each held-out example's text once; distractor sequences are forwarded for ACC
   but not measured).
@@ -105,7 +105,7 @@ def run_eval_pass(
         miub: dict[str, Any] | None = None
         estimators = list(eval_config.estimators)
         if estimators:
-            from miub.capture import capture
+            from miub.hooks import capture
 
             params = estimator_params(estimators, eval_config)
             with capture(model, estimators=estimators, mask=GOLD_MASK, **params) as active:

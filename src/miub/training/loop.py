@@ -122,7 +122,7 @@ def run_training(
         collate_fn=PadCollator(int(tokenizer.pad_token_id or 0)),
         generator=torch.Generator().manual_seed(config.seed),
     )
-    total_steps = max(1, math.ceil(config.epochs * len(loader)))
+    total_steps = config.max_steps or max(1, math.ceil(config.epochs * len(loader)))
     warmup_steps = int(config.warmup_ratio * total_steps)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(

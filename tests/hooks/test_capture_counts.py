@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import miub
-from miub.capture import find_lora_modules
+from miub.hooks import find_lora_modules
 
 
 def test_one_update_per_module_per_forward(make_model, make_batch, recorders):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import miub
-from miub.capture.result import mean_over_modules
+from miub.hooks.result import mean_over_modules
 from miub.estimators import DEFAULT_ESTIMATOR
 from miub.interface import EstimateResult
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from miub.capture.modules import LoraModuleInfo
+from miub.hooks.modules import LoraModuleInfo
 from miub.errors import MiubUserError
 from miub.interface import FactoredUpdate, StreamingEstimator
 

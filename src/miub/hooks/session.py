@@ -9,7 +9,7 @@ Usage::
 
 A forward-pre-hook on the model passed in (the *top model*) marks the start of each forward,
 reads its token mask and hashes its real token ids; taps on every LoRA module
-(:mod:`miub.capture.taps`) split the module output into base and LoRA branches and feed the
+(:mod:`miub.hooks.taps`) split the module output into base and LoRA branches and feed the
 estimators. Register hooks before any ``torch.compile``. The model should be in eval mode
 (METHOD.md §2): in training mode LoRA dropout is part of the captured branch.
 """
@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from miub.capture.modules import find_lora_modules
-from miub.capture.result import CaptureResult, ModuleResult
-from miub.capture.taps import ForwardState, ModuleTap
+from miub.hooks.modules import find_lora_modules
+from miub.hooks.result import CaptureResult, ModuleResult
+from miub.hooks.taps import ForwardState, ModuleTap
 from miub.errors import MiubUserError
 from miub.interface import StreamingEstimator
 

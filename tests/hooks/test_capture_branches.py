@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import miub
-from miub.capture import classify_module, find_lora_modules
-from miub.capture.modules import parse_layer_index
+from miub.hooks import classify_module, find_lora_modules
+from miub.hooks.modules import parse_layer_index
 from miub.errors import MiubUserError
 
 EXPECTED = {
