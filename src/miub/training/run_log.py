@@ -14,7 +14,7 @@ from typing import Any
 
 
 class RunLog:
-    """Append scalar metrics to ``out_dir/metrics.csv`` and ``out_dir/tensorboard/``.
+    """Append scalar metrics to ``out_dir/metrics.csv`` and, when installed, ``out_dir/tensorboard/``.
 
     With ``out_dir=None`` nothing is written (a dry log), so the loop needs no branches.
     Names are written as given, e.g. ``train/loss``, ``eval/acc``, ``eval/js_mi``.
@@ -30,8 +30,10 @@ class RunLog:
         self._csv_file = (out_dir / "metrics.csv").open("w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._csv_file)
         self._writer.writerow(["step", "epoch", "name", "value"])
-        from torch.utils.tensorboard import SummaryWriter
-
+        try:  # TensorBoard is optional (`pip install miub[tensorboard]`); the CSV always exists
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return
         self._tensorboard = SummaryWriter(log_dir=str(out_dir / "tensorboard"))
 
     def log(self, step: int, epoch: float, metrics: Mapping[str, float]) -> None:
@@ -40,7 +42,8 @@ class RunLog:
         for name, value in metrics.items():
             if isinstance(value, int | float) and math.isfinite(value):
                 self._writer.writerow([step, f"{epoch:.4f}", name, repr(float(value))])
-                self._tensorboard.add_scalar(name, float(value), global_step=step)
+                if self._tensorboard is not None:
+                    self._tensorboard.add_scalar(name, float(value), global_step=step)
         self._csv_file.flush()
 
     def __enter__(self) -> RunLog:
@@ -52,5 +55,6 @@ class RunLog:
     def close(self) -> None:
         if self._writer is not None:
             self._csv_file.close()
-            self._tensorboard.close()
+            if self._tensorboard is not None:
+                self._tensorboard.close()
             self._writer = None
