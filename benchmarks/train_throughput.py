@@ -38,7 +38,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.utils.data import DataLoader
 
 from miub.models import load_model_and_tokenizer
-from miub.models.tiny import build_llama, build_tokenizer
+from miub.testing.tiny_models import build_llama, build_tokenizer
 from miub.tasks import get as get_task
 from miub.training import EvalConfig, TrainConfig, run_training
 from miub.training import loop as training_loop

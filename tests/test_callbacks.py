@@ -12,7 +12,7 @@ from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArgum
 
 from miub.callbacks import MIUBCallback
 from miub.errors import MiubUserError
-from miub.models.tiny import build_llama, build_tokenizer
+from miub.testing.tiny_models import build_llama, build_tokenizer
 
 WORDS = ["red", "green", "blue", "gold", "Arvo", "Belka", "Corin", "Dulse"]
 EXAMPLES = [

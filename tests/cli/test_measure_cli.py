@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, Phi3Conf
 from typer.testing import CliRunner, Result
 
 from miub.cli.main import app, register_commands
-from miub.models.tiny import build_tokenizer
+from miub.testing.tiny_models import build_tokenizer
 
 TEXTS = [
     f"The river number {i} flows past {i % 7} old mills and {i % 3} bridges." for i in range(24)

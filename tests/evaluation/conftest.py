@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from miub.models.tiny import build_llama, build_tokenizer
+from miub.testing.tiny_models import build_llama, build_tokenizer
 
 WORDS = ["red", "green", "blue", "yellow", "apple", "banana", "cherry", "stone", "river", "sky"]
 

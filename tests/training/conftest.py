@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from miub.models.tiny import build_llama, build_tokenizer
+from miub.testing.tiny_models import build_llama, build_tokenizer
 from miub.training import EvalConfig, TrainConfig
 
 ENTITIES = ["Arvo", "Belka", "Corin", "Dulse", "Emra", "Fenn", "Gorm", "Hatti"]
