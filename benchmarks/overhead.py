@@ -1,13 +1,24 @@
 """Overhead of ``miub.capture`` on a CPU eval pass, and its memory growth with eval size.
 
-Prints one JSON object. For random Llama models (hidden size 1024 and 2048 by default, 2
+Prints one JSON object. Two modes:
+
+- default (eval pass): see below.
+- ``--single-batch``: the fixed cost of one capture — enter the ``with`` block, one forward of
+  ``(--batch-size, --seq-len)`` tokens, ``cap.result()`` — against one plain forward, in
+  alternating rounds (order flipped each round) after a warm-up. Reports the median
+  ``enter_s``, ``forward_s``, ``result_s`` (and ``result_ms_per_module``), ``plain_s``,
+  ``ratio`` = (enter + forward + result) / plain (targets: ≤ 1.25 at d = 256, ≤ 1.10 at
+  d = 1024), and ``hooks_only_ratio``, the same with an estimator that does nothing (the cost
+  of the hooks, branch split and bookkeeping alone, without any estimator math).
+
+Eval-pass mode: For random Llama models (hidden size 1024 and 2048 by default, 2
 layers, intermediate ≈ 2.7 × hidden, LoRA r=16 on q,k,v,o,gate,up,down, vocab 512 so the LM
 head does not hide the per-layer cost), an *eval pass* is ``--batches`` forwards of
 ``(--batch-size, --seq-len)`` random tokens under ``torch.no_grad()``.
 
 - ``time_ratio``: median wall time of an eval pass with the default capture (``js-mi``,
   including ``cap.result()``) ÷ median without, both measured in this process, alternating
-  the two conditions for ``--repeats`` rounds after a warm-up. Targets: ≤ 1.15 at 1024, ≤ 1.08
+  the two conditions for ``--repeats`` rounds after a warm-up. Targets: ≤ 1.08 at 1024, ≤ 1.04
   at 2048. ``cpu_time_ratio`` is the same with this process's CPU time, which other load on a
   shared machine disturbs less than wall time.
 - ``memory``: peak resident set size (RSS, Linux ``VmHWM`` reset through
@@ -16,8 +27,9 @@ head does not hide the per-layer cost), an *eval pass* is ``--batches`` forwards
   estimators' tensor state (constant by design) and the growth of the peak *above* the RSS
   before the pass (activations + capture temporaries).
 
-Usage: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/overhead.py [--hidden 1024 2048]``;
-on a GPU ``--device cuda --dtype bfloat16 --hidden 4096 --memory-hidden`` (no RSS probe).
+Usage: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/overhead.py [--hidden 1024 2048]``,
+``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/overhead.py --single-batch`` (d = 256 and 1024,
+batch 2 × 256); on a GPU ``--device cuda --dtype bfloat16 --hidden 4096 --memory-hidden`` (no RSS probe).
 Timings are noisy on a shared machine; compare ratios from one process only.
 """
 
@@ -39,6 +51,7 @@ from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from miub.hooks import Capture, capture
+from miub.interface import EstimateResult
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 _STATUS = Path("/proc/self/status")
@@ -164,20 +177,118 @@ def measure_memory(model: nn.Module, batches: list[dict[str, Any]]) -> dict[str,
     return out
 
 
+class NoEstimator:
+    """Receives the branches and does nothing: what capture costs without estimator math."""
+
+    name = "none"
+
+    def update(
+        self, base: torch.Tensor, lora: torch.Tensor, sequence_ids: torch.Tensor | None = None
+    ) -> None:
+        pass
+
+    def update_factored(
+        self,
+        base: torch.Tensor,
+        lora_inner: torch.Tensor,
+        lora_up: torch.Tensor,
+        sequence_ids: torch.Tensor | None = None,
+    ) -> None:
+        pass
+
+    def result(self) -> EstimateResult:
+        return EstimateResult(self.name, 0.0, 0.0, 0)
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def single_capture(model: nn.Module, batch: dict[str, Any], estimators: Any) -> list[float]:
+    """Wall seconds of (enter, forward, result) of one capture of one batch."""
+    with torch.no_grad():
+        start = time.perf_counter()
+        cap = capture(model, estimators=estimators)
+        cap.__enter__()
+        try:
+            entered = time.perf_counter()
+            model(**batch)
+            _sync()
+            forwarded = time.perf_counter()
+            cap.result()
+            _sync()
+            reduced = time.perf_counter()
+        finally:
+            cap.__exit__(None, None, None)
+    return [entered - start, forwarded - entered, reduced - forwarded]
+
+
+def plain_forward(model: nn.Module, batch: dict[str, Any]) -> float:
+    with torch.no_grad():
+        start = time.perf_counter()
+        model(**batch)
+        _sync()
+        return time.perf_counter() - start
+
+
+def measure_single_batch(
+    model: nn.Module, batch: dict[str, Any], repeats: int, n_modules: int
+) -> dict[str, Any]:
+    """Alternating rounds of (plain forward, default capture, hooks-only capture)."""
+    conditions: list[tuple[str, Callable[[], Any]]] = [
+        ("plain", partial(plain_forward, model, batch)),
+        ("capture", partial(single_capture, model, batch, None)),
+        ("hooks_only", partial(single_capture, model, batch, [NoEstimator])),
+    ]
+    for _, run in conditions:  # warm-up
+        run()
+    times: dict[str, list[Any]] = {name: [] for name, _ in conditions}
+    for round_index in range(repeats):
+        order = conditions if round_index % 2 == 0 else conditions[::-1]
+        for name, run in order:
+            times[name].append(run())
+    plain = statistics.median(times["plain"])
+    parts = {
+        name: [statistics.median(t[i] for t in times[name]) for i in range(3)]
+        for name in ("capture", "hooks_only")
+    }
+    enter, forward, result = parts["capture"]
+    return {
+        "plain_s": plain,
+        "enter_s": enter,
+        "forward_s": forward,
+        "result_s": result,
+        "result_ms_per_module": 1e3 * result / n_modules,
+        "n_modules": n_modules,
+        "ratio": statistics.median(sum(t) for t in times["capture"]) / plain,
+        "hooks_only_ratio": statistics.median(sum(t) for t in times["hooks_only"]) / plain,
+        "hooks_only_s": dict(zip(("enter", "forward", "result"), parts["hooks_only"], strict=True)),
+        "paired_ratios": [
+            sum(c) / p for c, p in zip(times["capture"], times["plain"], strict=True)
+        ],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hidden", type=int, nargs="+", default=[1024, 2048])
+    parser.add_argument("--hidden", type=int, nargs="+", default=None, help="default 1024 2048")
+    parser.add_argument("--single-batch", action="store_true", help="fixed cost of one capture")
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--vocab", type=int, default=512)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=None, help="default 4 (single: 2)")
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--batches", type=int, default=4, help="forwards per eval pass")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds of (plain, captured)")
+    parser.add_argument("--repeats", type=int, default=None, help="rounds (default 3, single: 7)")
     parser.add_argument("--memory-hidden", type=int, nargs="*", default=[1024])
     parser.add_argument("--device", default="cpu", help="cpu | cuda (peak RSS is CPU memory)")
     parser.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16")
     args = parser.parse_args()
+    single = args.single_batch
+    args.hidden = args.hidden or ([256, 1024] if single else [1024, 2048])
+    args.batch_size = args.batch_size or (2 if single else 4)
+    args.repeats = args.repeats or (7 if single else 3)
 
     torch.manual_seed(0)
     report: dict[str, Any] = {
@@ -187,6 +298,14 @@ def main() -> None:
     for hidden in args.hidden:
         model = build_model(hidden, args.layers, args.rank, args.vocab, args.device, args.dtype)
         batches = make_batches(args.batches, args.batch_size, args.seq_len, args.vocab, args.device)
+        if single:
+            n_modules = len(TARGETS) * args.layers
+            report["results"][str(hidden)] = measure_single_batch(
+                model, batches[0], args.repeats, n_modules
+            )
+            del model
+            gc.collect()
+            continue
         if args.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         entry: dict[str, Any] = measure_time(model, batches, args.repeats)

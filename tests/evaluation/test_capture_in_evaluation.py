@@ -9,8 +9,8 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from miub.hooks import capture
 from miub.evaluation import GOLD_MASK, evaluate_multiple_choice
+from miub.hooks import capture
 
 
 @pytest.fixture

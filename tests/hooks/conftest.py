@@ -6,6 +6,7 @@ No downloads: every model is built from a small config. LoRA B matrices are rand
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -111,19 +112,29 @@ def padded_batch(lengths: list[int], seq_len: int = 12, seed: int = 0) -> dict[s
 
 @dataclass
 class RecordingEstimator:
-    """Keeps every (base, lora) pair it is given; value = mean ‖l‖/‖o‖ over tokens (a real,
-    if memory-hungry, estimator used to check what capture hands over)."""
+    """Keeps every (base, lora, sequence_ids) it is given; value = mean ‖l‖/‖o‖ over tokens (a
+    real, if memory-hungry, estimator used to check what capture hands over)."""
 
     name: str = "recorder"
     bases: list[torch.Tensor] = field(default_factory=list)
     loras: list[torch.Tensor] = field(default_factory=list)
+    ids: list[torch.Tensor] = field(default_factory=list)
 
-    def update(self, base: torch.Tensor, lora: torch.Tensor) -> None:
+    def update(
+        self, base: torch.Tensor, lora: torch.Tensor, sequence_ids: torch.Tensor | None = None
+    ) -> None:
         assert base.dtype == torch.float32 and lora.dtype == torch.float32
         assert base.dim() == 2 and base.shape == lora.shape
         assert not base.requires_grad and not lora.requires_grad
+        assert sequence_ids is not None and sequence_ids.dtype == torch.int64
+        assert sequence_ids.shape == (base.shape[0],)
         self.bases.append(base.clone())
         self.loras.append(lora.clone())
+        self.ids.append(sequence_ids.clone())
+
+    @property
+    def sequence_ids(self) -> torch.Tensor:
+        return torch.cat(self.ids)  # (T,)
 
     @property
     def base(self) -> torch.Tensor:
@@ -181,12 +192,16 @@ class FactoredRecordingEstimator(RecordingEstimator):
     factored_calls: int = 0
 
     def update_factored(
-        self, base: torch.Tensor, lora_inner: torch.Tensor, lora_up: torch.Tensor
+        self,
+        base: torch.Tensor,
+        lora_inner: torch.Tensor,
+        lora_up: torch.Tensor,
+        sequence_ids: torch.Tensor | None = None,
     ) -> None:
         assert lora_inner.shape == (base.shape[0], lora_up.shape[0])
         assert lora_up.shape[1] == base.shape[1]
         self.factored_calls += 1
-        self.update(base, lora_inner @ lora_up)
+        self.update(base, lora_inner @ lora_up, sequence_ids)
 
 
 @pytest.fixture
@@ -202,3 +217,47 @@ def factored_recorders() -> tuple[
         return estimator
 
     return made, factory
+
+
+class SequenceGroupedCosine:
+    """A real streaming estimator following the sequence-grouped protocol: the mean over tokens
+    of ``cos(o_t, l_t)``, with delete-a-group jackknife replicates over groups ``id mod G``.
+
+    With ``S_g``, ``n_g`` the sum and count of group g, the replicate without g is
+    ``(S - S_g) / (N - n_g)`` and the standard error is
+    ``sqrt((G' - 1)/G' * sum_g (theta_(g) - mean)^2)`` over the G' non-empty groups.
+    """
+
+    name = "seq-cosine"
+
+    def __init__(self, n_groups: int = 16) -> None:
+        self.n_groups = n_groups
+        self.sums = torch.zeros(n_groups, dtype=torch.float64)
+        self.counts = torch.zeros(n_groups, dtype=torch.float64)
+
+    def update(
+        self, base: torch.Tensor, lora: torch.Tensor, sequence_ids: torch.Tensor | None = None
+    ) -> None:
+        assert sequence_ids is not None
+        values = torch.nn.functional.cosine_similarity(base, lora, dim=1).double()  # (T,)
+        groups = sequence_ids % self.n_groups  # (T,)
+        self.sums.index_add_(0, groups, values)
+        self.counts.index_add_(0, groups, torch.ones_like(values))
+
+    def result(self) -> EstimateResult:
+        total, n = float(self.sums.sum()), float(self.counts.sum())
+        kept = self.counts > 0
+        leave_out = (total - self.sums) / (n - self.counts)  # (G,)
+        replicates = torch.where(kept, leave_out, torch.nan)
+        present = leave_out[kept]
+        g = int(present.shape[0])
+        spread = float(((present - present.mean()) ** 2).sum())
+        stderr = math.sqrt((g - 1) / g * spread) if g > 1 else math.nan
+        return EstimateResult(
+            self.name,
+            value=total / n,
+            stderr=stderr,
+            n_tokens=int(n),
+            units="cosine",
+            replicates={"value": replicates.tolist()},
+        )

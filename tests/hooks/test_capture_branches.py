@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import miub
+from miub.errors import MiubUserError
 from miub.hooks import classify_module, find_lora_modules
 from miub.hooks.modules import parse_layer_index
-from miub.errors import MiubUserError
 
 EXPECTED = {
     "llama": (14, {"attention": 8, "ffn": 6}),
@@ -208,3 +208,21 @@ def test_missing_custom_mask_keyword_is_an_error(make_model, make_batch, recorde
         pytest.raises(MiubUserError, match="score_mask"),
     ):
         model(**make_batch([4]))
+
+
+def test_factored_branch_follows_in_place_weight_updates(
+    make_model, make_batch, recorders, factored_recorders
+):
+    """An optimiser step between two forwards changes lora_B in place; the factored branch of
+    the second forward must use the new weights (the cached scale * B^T is rebuilt)."""
+    model = make_model("llama")
+    plain, plain_factory = recorders
+    factored, factored_factory = factored_recorders
+    with torch.no_grad(), miub.capture(model, estimators=[factored_factory, plain_factory]):
+        model(**make_batch([8, 5]))
+        for info in find_lora_modules(model):
+            info.module.lora_B["default"].weight.mul_(-3.0)
+        model(**make_batch([6, 4], seed=1))
+    for full, low_rank in zip(plain, factored, strict=True):
+        assert low_rank.factored_calls == 2
+        torch.testing.assert_close(low_rank.lora, full.lora, rtol=1e-5, atol=1e-6)

@@ -50,3 +50,33 @@ def test_gradient_checkpointing_counts_each_module_once(
     assert all(recorder.base.shape[0] == n_forwards * 12 for recorder in made)
     lora_grads = [p.grad for n, p in model.named_parameters() if "lora_" in n]
     assert all(grad is not None for grad in lora_grads), "training must still work"
+
+
+@pytest.mark.parametrize("use_reentrant", [False, True])
+def test_gradient_checkpointing_captures_this_forwards_activations(
+    use_reentrant, make_model, make_batch, recorders
+):
+    """Recomputation in backward may stop before a module's own hook runs (non-reentrant
+    checkpointing stops early); its base output must not be paired with the next forward."""
+    batches = [make_batch([7, 5], seed=seed) for seed in range(3)]
+    made, factory = recorders
+    reference = make_model("llama")
+    with torch.no_grad(), miub.capture(reference, estimators=[factory]):
+        for batch in batches:
+            reference(**batch)
+    expected = [(r.base, r.lora) for r in made]
+    made.clear()
+
+    model = make_model("llama")
+    model.load_state_dict(reference.state_dict())
+    model.train()
+    model.gradient_checkpointing_enable(
+        gradient_checkpointing_kwargs={"use_reentrant": use_reentrant}
+    )
+    model.enable_input_require_grads()
+    with miub.capture(model, estimators=[factory]):
+        for batch in batches:
+            model(**batch, labels=batch["input_ids"]).loss.backward()
+    for recorder, (base, lora) in zip(made, expected, strict=True):
+        torch.testing.assert_close(recorder.base, base, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(recorder.lora, lora, rtol=1e-5, atol=1e-5)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import miub
-from miub.hooks.result import mean_over_modules
 from miub.estimators import DEFAULT_ESTIMATOR
+from miub.hooks.result import mean_over_modules
 from miub.interface import EstimateResult
 
 

@@ -84,6 +84,7 @@ def measure(
     seed: int = typer.Option(0, "--seed", help="seed of the random projection"),
     dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16"),
     device: str = typer.Option("auto", "--device"),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads (1: fastest on CPU)"),
     json_out: Path | None = typer.Option(None, "--json", help="also write the full result here"),
 ) -> None:
     """Measure MIUB inside every LoRA module, with CE and PPL, on a data file."""
@@ -106,6 +107,7 @@ def measure(
         max_length=max_length,
         dtype=dtype,
         device=device,
+        threads=threads,
         estimator_params={key: v for key, v in params.items() if key in accepted},
     )
     if json_out is not None and json_out.parent and not json_out.parent.exists():

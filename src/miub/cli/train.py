@@ -63,6 +63,10 @@ def train(
         None, "--data-dir", help="pre-downloaded benchmark files (task option data_dir)"
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads (1: fastest on CPU)"),
+    eval_at_start: bool = typer.Option(
+        True, "--eval-at-start/--no-eval-at-start", help="evaluate at step 0 (zero-shot)"
+    ),
 ) -> None:
     """Fine-tune a base model with LoRA on a task; log MIUB, CE, PPL and ACC."""
     from miub.training.loop import run_training
@@ -90,12 +94,14 @@ def train(
         device=device,
         device_map=device_map,
         dtype=dtype,
+        threads=threads,
         task_options={"data_dir": data_dir} if data_dir is not None else None,
         eval={
             "estimators": estimators,
             "interval_steps": eval_interval,
             "eval_examples": eval_examples,
             "ce_examples": eval_examples,
+            "at_start": eval_at_start,
         },
     )
     result = run_training(config, out, progress=progress)

@@ -50,6 +50,38 @@ def list_models() -> None:
     if not console.is_terminal:  # pipes get 80 columns, too narrow for this table
         console = Console(width=120)
     console.print(table)
+    console.print(_real_models_table())
+
+
+def _real_models_table() -> Table:
+    """Real pretrained models shipped by PyPI packages (miub.zoo.real_models)."""
+    from miub.zoo import real_models
+
+    table = Table(title="real models (zoo:NAME; converted from the package's GGUF on first use)")
+    for column in ("name", "model", "params", "non-emb", "licence", "installed"):
+        table.add_column(
+            column, justify="right" if "params" in column or column == "non-emb" else "left"
+        )
+    for name, spec in real_models.REAL_MODELS.items():
+        state = "no"
+        if real_models.is_installed(name):
+            state = "converted" if real_models.model_dir(name).is_dir() else "yes"
+        table.add_row(
+            name,
+            spec.display,
+            f"{spec.parameters:,}",
+            f"{spec.non_embedding_parameters:,}",
+            spec.licence,
+            state,
+        )
+    missing = [
+        spec.install
+        for name, spec in real_models.REAL_MODELS.items()
+        if not real_models.is_installed(name)
+    ]
+    if missing:
+        table.caption = "install: " + " ; ".join(missing)
+    return table
 
 
 @zoo_app.command("verify")

@@ -1,18 +1,24 @@
-"""``linear-cka`` between the base and LoRA outputs over tokens (METHOD.md §3.4).
+"""``linear-cka`` between the base and LoRA outputs over tokens (docs/method.md §3.4).
 
 Linear centred kernel alignment (Kornblith et al., "Similarity of Neural Network
 Representations Revisited", ICML 2019, eq. 4, in its feature-space form): with ``X = O R`` and
-``Y = L R`` the ``(T, k)`` mapped outputs (the same feature map as ``js-mi``; ``identity`` gives
-CKA on the raw d features) and ``C_XY`` the ``(k, k)`` cross-covariance over tokens,
+``Y = L R`` the ``(T, k)`` mapped outputs (the same feature map as ``js-mi``, k clamped to d;
+``identity`` gives CKA on the raw d features) and ``C_XY`` the ``(k, k)`` cross-covariance over
+tokens,
 
     CKA = ||C_XY||_F^2 / (||C_XX||_F ||C_YY||_F)        unitless, in [0, 1].
 
+It is a (linear) dependence measure: it passes the pairing test (docs/method.md §3.8), so it
+reports the reference points of docs/method.md §3.7 -- ``null`` (cross-moment of X with the
+rows of Y of other tokens, :class:`.references.PairingNull`), ``ceiling`` (= 1: CKA of X with itself), ``corrected``
+and ``normalized``. It has no orientation under the paper's reading.
+
 With the default Gaussian projection this is CKA of a random sketch of the outputs (exact in
 expectation only for the numerator and denominator separately); the d x d state of exact CKA
-would cost more than the module it measures. State: G group sums of ``x``, ``y`` (G, k) and of
-``x x^T``, ``y y^T``, ``x y^T`` (G, k, k), in float64, after subtracting the first batch's mean
-(a fixed shift, so the moments do not lose precision to a large mean). Standard error: the
-delete-a-group jackknife over G interleaved token groups.
+would cost more than the module it measures. State: G group sums of ``x``, ``y`` (G, 2k) and of
+``x x^T``, ``y y^T``, ``x y^T``, ``x y_pi^T`` (G, 4, k, k), in float64, after subtracting the
+first batch's mean (a fixed shift, so the moments do not lose precision to a large mean).
+Standard error: the delete-a-group jackknife over G sequence groups (:mod:`.grouping`).
 """
 
 from __future__ import annotations
@@ -26,77 +32,107 @@ from miub.estimators.feature_maps import FeatureMap
 from miub.estimators.grouping import (
     N_GROUPS,
     accumulation_dtype,
-    group_counts,
-    group_rows,
+    group_outer,
+    group_sum,
     jackknife,
+    token_groups,
 )
+from miub.estimators.references import DEFAULT_K, PairingNull, normalized, reference_extras
 from miub.interface import EstimateResult
+
+_NAMES = ("cka", "cka_null", "cka_ceiling", "cka_normalized")
 
 
 class LinearCKA:
     """Streaming linear CKA of the mapped base and LoRA outputs (unitless).
 
     Args:
-        k: number of mapped features (ignored by ``feature_map="identity"``).
+        k: number of mapped features (clamped to d; ignored by ``feature_map="identity"``).
         feature_map: ``"projection"`` (seeded Gaussian d -> k), ``"topk"`` or ``"identity"``.
-        seed: seed of the projection.
-        n_groups: interleaved token groups for the jackknife standard error.
+        seed: seed of the projection and of the null's pairing permutation.
+        n_groups: sequence groups G for the jackknife.
     """
 
     name = "linear-cka"
 
     def __init__(
-        self, k: int = 64, feature_map: str = "projection", seed: int = 0, n_groups: int = N_GROUPS
+        self,
+        k: int = DEFAULT_K,
+        feature_map: str = "projection",
+        seed: int = 0,
+        n_groups: int = N_GROUPS,
     ) -> None:
         if n_groups < 2:
             raise ValueError(f"n_groups must be >= 2 (got {n_groups})")
         self.n_groups = n_groups
+        self.seed = seed
         self.feature_map_ = FeatureMap(feature_map, k, seed)
         self.shift_: torch.Tensor | None = None  # (2, k): first-batch means of x and y
-        self.sums_: torch.Tensor | None = None  # (G, 2k): sum x, sum y
-        self.moments_: torch.Tensor | None = None  # (G, 3, k, k): sum xx^T, yy^T, xy^T
-        self.counts_ = [0] * n_groups
+        self.sums_: torch.Tensor | None = None  # (G, 2k + 1): sum x, sum y, count
+        self.moments_: torch.Tensor | None = None  # (G, 4, k, k): xx^T, yy^T, xy^T, xy_pi^T
+        self.null_ = PairingNull(seed)
         self.n_tokens_ = 0
 
-    def update(self, base: torch.Tensor, lora: torch.Tensor) -> None:
-        """Add one batch of real tokens: ``base``, ``lora`` float32 ``(T, d)``. No host sync."""
+    def update(
+        self, base: torch.Tensor, lora: torch.Tensor, sequence_ids: torch.Tensor | None = None
+    ) -> None:
+        """Add one batch of real tokens: ``base``, ``lora`` float32 ``(T, d)``, ``sequence_ids``
+        ``(T,)`` int64 or None. No host sync."""
         n = base.shape[0]
         if n == 0:
             return
         if not self.feature_map_.fitted:
             self.feature_map_.fit(base)
-        x, y = self.feature_map_(base), self.feature_map_(lora)  # (T, k) each
+        device = base.device
+        dtype = accumulation_dtype(device)
+        x, y = self.feature_map_(base).to(dtype), self.feature_map_(lora).to(dtype)  # (T, k)
         if self.shift_ is None:
             self.shift_ = torch.stack([x.mean(dim=0), y.mean(dim=0)])  # (2, k)
-        rows = torch.cat([x - self.shift_[0], y - self.shift_[1]], dim=1)  # (T, 2k)
+        x, y = x - self.shift_[0], y - self.shift_[1]
         k = x.shape[1]
-        grouped = group_rows(rows, self.n_tokens_, self.n_groups).transpose(0, 1)  # (G, n, 2k)
-        gram = torch.bmm(grouped.transpose(1, 2), grouped)  # (G, 2k, 2k)
+        groups = token_groups(n, self.n_tokens_, sequence_ids, self.n_groups, device)  # (T,)
+        partners = self.null_.pair(x, y, groups)  # (T, k) LoRA rows of other tokens
+        cross = group_outer(x, y, groups, self.n_groups)
+        null = torch.zeros_like(cross) if partners is None else (
+            group_outer(x, partners, groups, self.n_groups)
+        )
         moments = torch.stack(
-            [gram[:, :k, :k], gram[:, k:, k:], gram[:, :k, k:]], dim=1
-        )  # (G, 3, k, k)
+            [
+                group_outer(x, x, groups, self.n_groups),
+                group_outer(y, y, groups, self.n_groups),
+                cross,
+                null,
+            ],
+            dim=1,
+        )  # (G, 4, k, k)
+        ones = torch.ones(n, 1, dtype=dtype, device=device)
+        sums = group_sum(torch.cat([x, y, ones], dim=1), groups, self.n_groups)  # (G, 2k + 1)
         if self.sums_ is None or self.moments_ is None:
-            dtype = accumulation_dtype(base.device)
-            self.sums_ = torch.zeros(self.n_groups, 2 * k, dtype=dtype, device=base.device)
-            self.moments_ = torch.zeros(self.n_groups, 3, k, k, dtype=dtype, device=base.device)
-        self.sums_ += grouped.sum(dim=1)
+            self.sums_ = torch.zeros(self.n_groups, 2 * k + 1, dtype=dtype, device=device)
+            self.moments_ = torch.zeros(self.n_groups, 4, k, k, dtype=dtype, device=device)
+        self.sums_ += sums
         self.moments_ += moments
-        added = group_counts(self.n_tokens_, n, self.n_groups)
-        self.counts_ = [c + a for c, a in zip(self.counts_, added, strict=True)]
         self.n_tokens_ += n
 
     @staticmethod
-    def _statistic(totals: Sequence[torch.Tensor], n_tokens: int) -> torch.Tensor:
-        """``(1,)``: CKA from summed (shifted) first and second moments."""
+    def _statistic(totals: Sequence[torch.Tensor], n_tokens: float) -> torch.Tensor:
+        """``(4,)``: CKA, its null, ceiling and normalized value from summed shifted moments."""
         sums, moments = totals
         k = moments.shape[-1]
-        mean_x, mean_y = sums[:k] / n_tokens, sums[k:] / n_tokens  # (k,), (k,)
+        mean_x, mean_y = sums[:k] / n_tokens, sums[k : 2 * k] / n_tokens  # (k,), (k,)
         cov_xx = moments[0] / n_tokens - torch.outer(mean_x, mean_x)  # (k, k)
         cov_yy = moments[1] / n_tokens - torch.outer(mean_y, mean_y)  # (k, k)
-        cov_xy = moments[2] / n_tokens - torch.outer(mean_x, mean_y)  # (k, k)
-        denominator = torch.linalg.matrix_norm(cov_xx) * torch.linalg.matrix_norm(cov_yy)
-        cka = (cov_xy * cov_xy).sum() / denominator
-        return torch.where(denominator > 0, cka, torch.zeros_like(cka)).reshape(1)
+
+        def cka(cov_xy: torch.Tensor, norm_yy: torch.Tensor) -> torch.Tensor:
+            denominator = torch.linalg.matrix_norm(cov_xx) * norm_yy
+            value = (cov_xy * cov_xy).sum() / denominator
+            return torch.where(denominator > 0, value, torch.zeros_like(value))
+
+        norm_yy = torch.linalg.matrix_norm(cov_yy)
+        value = cka(moments[2] / n_tokens - torch.outer(mean_x, mean_y), norm_yy)
+        null = cka(moments[3] / n_tokens - torch.outer(mean_x, mean_y), norm_yy)
+        ceiling = cka(cov_xx, torch.linalg.matrix_norm(cov_xx))
+        return torch.stack([value, null, ceiling, normalized(value, null, ceiling)])
 
     def params(self) -> dict[str, Any]:
         fmap = self.feature_map_
@@ -107,7 +143,21 @@ class LinearCKA:
         if self.sums_ is None or self.moments_ is None:
             nan = float("nan")
             return EstimateResult(self.name, nan, nan, 0, self.params(), {}, "unitless")
-        values, stderrs = jackknife(self._statistic, [self.sums_, self.moments_], self.counts_)
+        moments = self.moments_
+        pending = self.null_.pending()
+        if pending is not None:  # the first batch's null pairs, with the latest batch
+            first_x, partners, groups = pending
+            moments = moments.clone()
+            moments[:, 3] += group_outer(first_x, partners, groups, self.n_groups)
+        fit = jackknife(self._statistic, [self.sums_, moments], self.sums_[:, -1])
+        index = {name: i for i, name in enumerate(_NAMES)}
         return EstimateResult(
-            self.name, values[0], stderrs[0], self.n_tokens_, self.params(), {}, "unitless"
+            self.name,
+            fit.values[0],
+            fit.stderrs[0],
+            self.n_tokens_,
+            self.params(),
+            reference_extras(fit, index, "cka"),
+            "unitless",
+            replicates={"value": fit.replicates[0], "normalized": fit.replicates[3]},
         )

@@ -1,7 +1,7 @@
 """Feature maps: from a module's d output features to a fixed alphabet of k features.
 
 The matrix estimators (``js-mi``, ``mi``, ``dpi``, ``linear-cka``) need both branches expressed
-over the *same* small alphabet, so their state is k x k rather than d x d (METHOD.md §3.1).
+over the *same* small alphabet, so their state is k x k rather than d x d (docs/method.md §3.1).
 A feature map is built lazily on the first batch (it needs d, and ``topk`` needs the data), then
 frozen, so every later batch is mapped identically and results are streaming-consistent.
 
@@ -12,6 +12,10 @@ frozen, so every later batch is mapped identically and results are streaming-con
 - ``topk``: the k features of the base branch with the largest mean ``|o|`` on the first batch.
 - ``identity``: the raw d features (k is ignored); only for d <= ``MAX_IDENTITY_DIM`` because the
   matrix state grows as d^2.
+
+k is clamped to d (docs/method.md §3.5): when ``d <= k`` the ``projection`` and ``topk`` maps
+are the identity (the raw d features; a projection to more than d dimensions only adds linear
+combinations of the same d). :attr:`FeatureMap.out_features` is the alphabet size used.
 
 :func:`to_log_probs` turns mapped logits into per-token log-distributions (``log_softmax``).
 """
@@ -59,7 +63,7 @@ class FeatureMap:
         """Number of output features (d for identity, k otherwise); needs a fitted map."""
         if self.dim_ is None:
             raise RuntimeError("feature map not fitted yet")
-        return self.dim_ if self.kind == "identity" else self.k
+        return self.dim_ if self.kind == "identity" else min(self.k, self.dim_)
 
     def fit(self, base: torch.Tensor) -> None:
         """Choose the map from the first base batch ``(T, d)``; no host synchronisation."""
@@ -71,8 +75,9 @@ class FeatureMap:
                     f"d <= {MAX_IDENTITY_DIM} (got d={d}); use feature_map='projection' or 'topk' "
                     f"with k features"
                 )
-        elif self.k > d and self.kind == "topk":
-            raise ValueError(f"feature_map='topk' needs k <= d (got k={self.k}, d={d})")
+        elif self.k >= d:
+            self.dim_ = d  # clamp k <= d: the identity map (matrix_ and indices_ stay None)
+            return
         if self.kind == "projection":
             generator = torch.Generator(device="cpu").manual_seed(self.seed)
             matrix = torch.randn(d, self.k, generator=generator, dtype=torch.float32)

@@ -19,6 +19,7 @@ import torch
 
 from miub.estimators.cka import LinearCKA
 from miub.estimators.joint import DataProcessingBound, JSMutualInformation, PluginMutualInformation
+from miub.estimators.references import REFERENCE_KEYS
 from miub.estimators.token import Cosine, MiubToken, NormRatio, TokenJSD
 from miub.interface import EstimateResult, MetricSpec, StreamingEstimator, column_name
 
@@ -31,9 +32,13 @@ REFERENCE_POINTS = {
     "null": "independence baseline: the value with the LoRA rows permuted across tokens",
     "ceiling": "the value with the LoRA branch replaced by the base branch",
     "corrected": "jackknife bias-corrected value",
-    "normalized": "(value - null) / (ceiling - null), in [0, 1]",
+    "normalized": "(value - null) / (ceiling - null): 0 at independence, 1 at the ceiling",
 }
-"""Extras every dependence estimator reports beside its plug-in value (docs/method.md §3)."""
+"""Extras every dependence estimator reports beside its plug-in value (docs/method.md §3.7);
+the keys are :data:`miub.estimators.references.REFERENCE_KEYS` (``normalized`` also has a
+``normalized_stderr`` and replicates)."""
+
+assert tuple(REFERENCE_POINTS) == REFERENCE_KEYS
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,10 @@ class EstimatorSpec:
         orientation: ``"lower_is_better"``, ``"higher_is_better"`` or ``"none"``.
         units: ``"nats"`` or the unit of a unitless baseline.
         factory: builds a fresh estimator from keyword parameters.
-        kind: ``"dependence"`` (moves to its independence value when the branches' pairing is
-            broken) or ``"baseline"`` (not a dependence measure; the label says what it is).
+        kind: ``"dependence"`` (passes the pairing test of docs/method.md §3.8: moves to its
+            independence value when the branches' pairing is broken and is not explained by
+            one branch alone) or ``"baseline"`` (not a dependence measure; the label says what
+            it is).
         label: what it measures, in a few words, for tables.
     """
 
@@ -221,6 +228,7 @@ def estimate(
     base: torch.Tensor,
     lora: torch.Tensor,
     mask: torch.Tensor | None = None,
+    sequence_ids: torch.Tensor | None = None,
     **params: Any,
 ) -> EstimateResult:
     """Run estimator ``name`` once on all real tokens of ``base`` and ``lora``.
@@ -230,6 +238,9 @@ def estimate(
         base: base-branch outputs ``o``, ``(T, d)`` or ``(B, T, d)``, any float dtype.
         lora: LoRA-branch outputs ``l``, same shape.
         mask: ``(T,)`` or ``(B, T)``, bool or 0/1 int, true for real (non-padding) tokens.
+        sequence_ids: ``(T,)`` or ``(B, T)`` int, the sequence each token belongs to (jackknife
+            group = id mod G, docs/method.md §3.6); e.g. ``torch.arange(B)[:, None].expand(B, T)``
+            for one sequence per row. None: every token is its own sequence (i.i.d. tokens).
         **params: estimator parameters (``k``, ``tau``, ``feature_map``, ``seed``, ...).
 
     Returns:
@@ -242,5 +253,16 @@ def estimate(
     lora_tokens = _flatten_tokens(lora, mask, "lora")  # (N, d)
     if base_tokens.shape[0] == 0:
         raise ValueError("no real tokens to estimate on (empty input or all-false mask)")
-    estimator.update(base_tokens, lora_tokens)
+    ids = None
+    if sequence_ids is not None:
+        if tuple(sequence_ids.shape) != tuple(base.shape[:-1]):
+            raise ValueError(
+                f"sequence_ids shape {tuple(sequence_ids.shape)} does not match the tokens "
+                f"{tuple(base.shape[:-1])}"
+            )
+        ids = sequence_ids.to(torch.int64)
+        if mask is not None:
+            ids = ids[mask.to(device=ids.device, dtype=torch.bool)]
+        ids = ids.reshape(-1)  # (N,)
+    estimator.update(base_tokens, lora_tokens, sequence_ids=ids)
     return estimator.result()

@@ -1,9 +1,13 @@
-"""Per-token estimators: ``token-jsd``, ``miub-token``, ``norm-ratio``, ``cosine`` (METHOD.md §3.3-3.4).
+"""Per-token estimators: ``token-jsd``, ``miub-token``, ``norm-ratio``, ``cosine`` (docs/method.md §3.3-3.4).
 
-Each is the mean over tokens of a per-token value ``v_t``; the state is three float64 scalars
-(count, ``sum v_t``, ``sum v_t^2``), and the standard error is ``std(v) / sqrt(T)`` with the
-sample (``T - 1``) standard deviation. The mean is order-independent, so streaming equals
-one-shot up to float rounding.
+Each is the mean over tokens of a per-token value ``v_t``. The state is the G group sums of
+``v_t`` and the group token counts (float64); the standard error and the replicates are the
+delete-a-group jackknife of the mean over G sequence groups (:mod:`.grouping`), so tokens of
+one sequence, which are correlated, stay in one group. The mean is order-independent, so
+streaming equals one-shot up to float rounding.
+
+None of them is a dependence measure (docs/method.md §3.3): the pairing test shows that they
+barely move when the LoRA rows are permuted across tokens, or that they read one branch alone.
 
 - ``token-jsd``: ``v_t = JSD(softmax(o_t / tau) || softmax(l_t / tau))`` over all d features, or
   over the ``top_k`` features with the largest ``|o_t|`` (per token, renormalised). Nats in
@@ -16,21 +20,22 @@ one-shot up to float rounding.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from miub.estimators.distributions import LN2, js_divergence
 from miub.estimators.feature_maps import to_log_probs
-from miub.estimators.grouping import accumulation_dtype
+from miub.estimators.grouping import N_GROUPS, accumulation_dtype, group_sum, jackknife, token_groups
+from miub.estimators.references import DEFAULT_TAU
 from miub.interface import EstimateResult
 
 _NORM_EPS = 1e-30
 
 
 class TokenMeanEstimator:
-    """Base class: streaming mean and standard error of a per-token value ``v_t``.
+    """Base class: streaming mean of a per-token value ``v_t`` with a sequence-group jackknife.
 
     Subclasses implement :meth:`per_token` (``(T, d), (T, d) -> (T,)``) and :meth:`params`.
     """
@@ -38,40 +43,53 @@ class TokenMeanEstimator:
     name = "token-mean"
     units = "nats"
 
-    def __init__(self) -> None:
-        self.moments_: torch.Tensor | None = None  # (2,): sum v_t, sum v_t^2 (float64)
+    def __init__(self, n_groups: int = N_GROUPS) -> None:
+        if n_groups < 2:
+            raise ValueError(f"n_groups must be >= 2 (got {n_groups})")
+        self.n_groups = n_groups
+        self.sums_: torch.Tensor | None = None  # (G, 2): sum v_t, token count (float64)
         self.n_tokens_ = 0
 
     def per_token(self, base: torch.Tensor, lora: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def params(self) -> dict[str, Any]:
-        return {}
+        return {"n_groups": self.n_groups}
 
-    def update(self, base: torch.Tensor, lora: torch.Tensor) -> None:
-        """Add one batch of real tokens: ``base``, ``lora`` float32 ``(T, d)``. No host sync."""
-        if base.shape[0] == 0:
+    def update(
+        self, base: torch.Tensor, lora: torch.Tensor, sequence_ids: torch.Tensor | None = None
+    ) -> None:
+        """Add one batch of real tokens: ``base``, ``lora`` float32 ``(T, d)``, ``sequence_ids``
+        ``(T,)`` int64 or None. No host sync."""
+        n = base.shape[0]
+        if n == 0:
             return
-        values = self.per_token(base, lora).to(accumulation_dtype(base.device))  # (T,)
-        moments = torch.stack([values.sum(), (values * values).sum()])  # (2,)
-        self.moments_ = moments if self.moments_ is None else self.moments_ + moments
-        self.n_tokens_ += base.shape[0]
+        dtype = accumulation_dtype(base.device)
+        values = self.per_token(base, lora).to(dtype)  # (T,)
+        rows = torch.stack([values, torch.ones_like(values)], dim=1)  # (T, 2)
+        groups = token_groups(n, self.n_tokens_, sequence_ids, self.n_groups, base.device)
+        sums = group_sum(rows, groups, self.n_groups)  # (G, 2)
+        self.sums_ = sums if self.sums_ is None else self.sums_ + sums
+        self.n_tokens_ += n
 
-    def _mean_and_stderr(self) -> tuple[float, float]:
-        if self.moments_ is None:
-            return math.nan, math.nan
-        total, total_sq = self.moments_.tolist()
-        n = self.n_tokens_
-        mean = total / n
-        if n < 2:
-            return mean, math.nan
-        variance = max(total_sq - n * mean * mean, 0.0) / (n - 1)
-        return mean, math.sqrt(variance / n)
+    @staticmethod
+    def _mean(totals: Sequence[torch.Tensor], n_tokens: float) -> torch.Tensor:
+        return (totals[0][0] / n_tokens).reshape(1)
 
     def result(self) -> EstimateResult:
-        mean, stderr = self._mean_and_stderr()
+        if self.sums_ is None:
+            nan = float("nan")
+            return EstimateResult(self.name, nan, nan, 0, self.params(), {}, self.units)
+        fit = jackknife(self._mean, [self.sums_], self.sums_[:, 1])
         return EstimateResult(
-            self.name, mean, stderr, self.n_tokens_, self.params(), {}, self.units
+            self.name,
+            fit.values[0],
+            fit.stderrs[0],
+            self.n_tokens_,
+            self.params(),
+            {},
+            self.units,
+            replicates={"value": fit.replicates[0]},
         )
 
 
@@ -83,15 +101,20 @@ class TokenJSD(TokenMeanEstimator):
         top_k: restrict each token to the ``top_k`` features of largest ``|o_t|`` (renormalised);
             ``None`` uses all d features.
         standardize: z-score each token's logits (per branch) before ``/ tau``; off by default,
-            since METHOD.md §3.3 defines token-jsd on the raw outputs.
+            since docs/method.md §3.3 defines token-jsd on the raw outputs.
+        n_groups: sequence groups G for the jackknife.
     """
 
     name = "token-jsd"
 
     def __init__(
-        self, tau: float = 1.0, top_k: int | None = None, standardize: bool = False
+        self,
+        tau: float = DEFAULT_TAU,
+        top_k: int | None = None,
+        standardize: bool = False,
+        n_groups: int = N_GROUPS,
     ) -> None:
-        super().__init__()
+        super().__init__(n_groups)
         if tau <= 0:
             raise ValueError(f"tau must be > 0 (got {tau})")
         if top_k is not None and top_k < 2:
@@ -109,7 +132,12 @@ class TokenJSD(TokenMeanEstimator):
         return js_divergence(log_p, log_q)  # (T,)
 
     def params(self) -> dict[str, Any]:
-        return {"tau": self.tau, "top_k": self.top_k, "standardize": self.standardize}
+        return {
+            "tau": self.tau,
+            "top_k": self.top_k,
+            "standardize": self.standardize,
+            "n_groups": self.n_groups,
+        }
 
 
 class MiubToken(TokenJSD):

@@ -36,7 +36,8 @@ def check_capture(capture: Any, model: nn.Module) -> None:
         return
     if getattr(capture, "model", model) is not model:
         raise ValueError("the capture must be on the model being evaluated (capture(model, ...))")
-    if hasattr(capture, "taps_") and not capture.taps_:
+    is_active = getattr(capture, "is_active", None)
+    if callable(is_active) and not is_active():
         raise ValueError("the capture passed to an evaluation must be active (inside its `with`)")
 
 

@@ -20,4 +20,3 @@ __all__ = [
     "classify_module",
     "find_lora_modules",
 ]
-

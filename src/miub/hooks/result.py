@@ -1,21 +1,41 @@
-"""Results of a capture pass and their aggregation over modules (METHOD.md §3, last part).
+"""Results of a capture pass and their aggregation over modules (docs/method.md §3).
 
 Aggregation: per module → per layer (mean of the layer's modules) → model (mean over all
-modules, not over layers) and per module type (attention vs FFN). The standard error of a mean
-of n module values is ``sqrt(sum_m se_m**2) / n``, which treats the modules' errors as
-independent. They are not (all modules see the same tokens), so this is an approximation that
-usually understates the error of the model-level value; use it to compare runs evaluated on the
-same tokens, not as a confidence interval on its own.
+modules, not over layers) and per module type (attention vs FFN).
+
+Standard error of an aggregate: every module is measured on the same tokens, so the modules'
+errors are correlated and cannot be combined as if independent. Each estimator reports
+delete-a-group jackknife replicates ``theta_m,(g)`` (``EstimateResult.replicates``), with
+groups aligned across modules (group = global sequence index mod G). The aggregate is
+jackknifed as a whole: with ``M`` modules and ``G'`` groups for which every module has a
+replicate,
+
+    theta_(g) = (1/M) sum_m theta_m,(g),    theta_. = (1/G') sum_g theta_(g),
+
+    se = sqrt((G' - 1) / G' * sum_g (theta_(g) - theta_.)^2)
+
+(Efron & Tibshirani 1993, §11.2, applied to the mean over modules). This is an eval-sampling
+error (which tokens were evaluated), not seed uncertainty. Only when some module lacks
+replicates (an estimator written to the older protocol) does the aggregate fall back to
+``sqrt(sum_m se_m**2) / M``, which treats the modules as independent and understates the
+error when they share tokens; :attr:`AggregateValue.stderr_method` says which was used.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from miub.interface import EstimateResult
+import numpy as np
+
+from miub.interface import STDERR_SUFFIX, EstimateResult
+
+VALUE = "value"
+"""Key of the main value in ``EstimateResult.replicates``."""
+
+StderrMethod = Literal["jackknife", "independent"]
 
 
 @dataclass(frozen=True)
@@ -24,16 +44,25 @@ class AggregateValue:
 
     Attributes:
         value: mean of the modules' values (units of the estimator, usually nats).
-        stderr: ``sqrt(sum se_m**2) / n`` (independence approximation, see module docstring).
+        stderr: delete-a-group jackknife standard error of that mean, from the modules'
+            aligned replicates (module docstring); ``sqrt(sum se_m**2) / n`` only when
+            replicates are missing (``stderr_method == "independent"``).
         n_modules: number of modules averaged.
-        extras: the same mean for every secondary value the estimator reports (``*_stderr``
-            extras are combined like ``stderr``).
+        extras: the same mean for every secondary value the estimator reports; an extra
+            ``<key>_stderr`` is the standard error of the mean of extra ``<key>``, jackknifed
+            like ``stderr`` when ``<key>`` has replicates.
+        stderr_method: ``"jackknife"`` or ``"independent"`` (the fallback), for ``stderr``.
+        replicates: ``"value"`` (and extras keys) → the aggregate's G jackknife replicates
+            (NaN where a group is missing), so aggregates can be combined further (not part
+            of :meth:`to_dict`, which keeps the JSON small).
     """
 
     value: float
     stderr: float
     n_modules: int
     extras: dict[str, float] = field(default_factory=dict)
+    stderr_method: StderrMethod = "jackknife"
+    replicates: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +70,7 @@ class AggregateValue:
             "stderr": self.stderr,
             "n_modules": self.n_modules,
             "extras": dict(self.extras),
+            "stderr_method": self.stderr_method,
         }
 
 
@@ -75,23 +105,78 @@ class ModuleResult:
         }
 
 
-def _combine_stderr(errors: list[float]) -> float:
+def independent_stderr(errors: Sequence[float]) -> float:
+    """``sqrt(sum se_m**2) / n``: the standard error of a mean of independent values."""
     return math.sqrt(sum(error * error for error in errors)) / len(errors)
 
 
+def jackknife_of_mean(replicates: Sequence[Sequence[float]]) -> tuple[float, list[float]]:
+    """Jackknife standard error of a mean over modules from aligned replicates.
+
+    Args:
+        replicates: ``(M, G)`` — module ``m``'s statistic without group ``g`` (NaN: missing).
+
+    Returns:
+        ``(se, theta)``: the standard error (NaN with fewer than two groups present in every
+        module) and the ``(G,)`` replicates of the mean (NaN where any module lacks group g).
+    """
+    table = np.asarray(replicates, dtype=np.float64)  # (M, G)
+    mean = table.mean(axis=0)  # (G,) NaN where any module is NaN
+    present = mean[np.isfinite(mean)]  # (G',)
+    n_groups = present.shape[0]
+    if n_groups < 2:
+        return math.nan, mean.tolist()
+    spread = float(((present - present.mean()) ** 2).sum())
+    return math.sqrt((n_groups - 1) / n_groups * spread), mean.tolist()
+
+
+def _aligned(estimates: Sequence[EstimateResult], key: str) -> list[list[float]] | None:
+    """The modules' replicates of ``key`` when every module has them, with one length."""
+    rows = [estimate.replicates.get(key) for estimate in estimates]
+    if any(row is None or len(row) == 0 for row in rows):
+        return None
+    if len({len(row) for row in rows if row is not None}) != 1:
+        return None
+    return [list(row) for row in rows if row is not None]
+
+
 def mean_over_modules(estimates: list[EstimateResult]) -> AggregateValue:
-    """Average one estimator over modules; stderr by the independence approximation."""
+    """Average one estimator over modules; standard errors by jackknifing the mean itself
+    (module docstring), or by the independence formula where replicates are missing."""
     n = len(estimates)
+    replicates: dict[str, list[float]] = {}
+
+    def stderr_of(key: str, errors: list[float]) -> tuple[float, bool]:
+        rows = _aligned(estimates, key)
+        if rows is None:
+            return independent_stderr(errors), False
+        se, replicates[key] = jackknife_of_mean(rows)
+        return se, True
+
+    stderr, jackknifed = stderr_of(VALUE, [estimate.stderr for estimate in estimates])
+    shared = set.intersection(*(set(estimate.extras) for estimate in estimates))
     extras: dict[str, float] = {}
-    shared_keys = set.intersection(*(set(estimate.extras) for estimate in estimates))
-    for key in sorted(shared_keys):
+    for key in sorted(shared):
         values = [estimate.extras[key] for estimate in estimates]
-        extras[key] = _combine_stderr(values) if key.endswith("_stderr") else sum(values) / n
+        if key.endswith(STDERR_SUFFIX):
+            of = key.removesuffix(STDERR_SUFFIX)
+            if of in shared:
+                extras[key], _ = stderr_of(of, values)
+            else:
+                extras[key] = independent_stderr(values)
+        else:
+            extras[key] = sum(values) / n
+            if key not in replicates:
+                rows = _aligned(estimates, key)
+                if rows is not None:
+                    _, replicates[key] = jackknife_of_mean(rows)
     return AggregateValue(
         value=sum(estimate.value for estimate in estimates) / n,
-        stderr=_combine_stderr([estimate.stderr for estimate in estimates]),
+        stderr=stderr,
         n_modules=n,
         extras=extras,
+        stderr_method="jackknife" if jackknifed else "independent",
+        replicates=replicates,
     )
 
 

@@ -8,15 +8,18 @@ Usage::
     res = cap.result()  # CaptureResult; res.to_dict() is JSON-able
 
 A forward-pre-hook on the model passed in (the *top model*) marks the start of each forward,
-reads its token mask and hashes its real token ids; taps on every LoRA module
-(:mod:`miub.hooks.taps`) split the module output into base and LoRA branches and feed the
-estimators. Register hooks before any ``torch.compile``. The model should be in eval mode
-(METHOD.md §2): in training mode LoRA dropout is part of the captured branch.
+reads its token mask, hashes its real token ids (:mod:`miub.hooks.token_hash`) and gives every
+real token its *sequence id*: the global index of its sequence (a batch row with at least one
+real token) counted across the forwards of this capture, so the ids, and the jackknife groups
+the estimators form from them (group = id mod G, docs/method.md §3), do not depend on how the
+sequences are batched. Taps on every LoRA module (:mod:`miub.hooks.taps`) split the module
+output into base and LoRA branches and feed the estimators. Register hooks before any
+``torch.compile``. The model should be in eval mode (docs/method.md §2): in training mode LoRA
+dropout is part of the captured branch.
 """
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -26,10 +29,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from miub.errors import MiubUserError
 from miub.hooks.modules import find_lora_modules
 from miub.hooks.result import CaptureResult, ModuleResult
 from miub.hooks.taps import ForwardState, ModuleTap
-from miub.errors import MiubUserError
+from miub.hooks.token_hash import TokenHash
 from miub.interface import StreamingEstimator
 
 EstimatorChoice = str | Callable[[], StreamingEstimator]
@@ -110,8 +114,9 @@ class Capture:
         self.taps_: list[ModuleTap] = []
         self.n_tokens_ = 0
         self.n_forwards_ = 0
-        self._hasher: Any = hashlib.sha256()
-        self._hash_complete = True
+        self._hash = TokenHash()
+        self._sequence_offset: int | torch.Tensor = 0  # measured sequences so far
+        self._row_index_cache: tuple[tuple[int, int, torch.device], torch.Tensor] | None = None
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def __enter__(self) -> Capture:
@@ -165,6 +170,11 @@ class Capture:
             tap.clear()
         self.state_.inside = False
         self.state_.rows = None
+        self.state_.sequence_ids = None
+
+    def is_active(self) -> bool:
+        """True between entering and leaving the ``with`` block (hooks registered)."""
+        return bool(self._handles)
 
     def _warn_if_dropout_active(self, infos: list[Any]) -> None:
         if not self.model.training:
@@ -174,7 +184,7 @@ class Capture:
                 if isinstance(dropout, nn.Dropout) and dropout.p > 0:
                     warnings.warn(
                         "model is in training mode with LoRA dropout; the captured LoRA branch "
-                        "includes dropout — call model.eval() for METHOD.md §2 measurements",
+                        "includes dropout — call model.eval() for docs/method.md §2 measurements",
                         stacklevel=3,
                     )
                     return
@@ -202,27 +212,71 @@ class Capture:
         if input_ids is None and args and isinstance(args[0], torch.Tensor):
             input_ids = args[0]
         shape = self._token_shape(input_ids, kwargs.get("inputs_embeds"), mask)
+        if mask is not None and mask.dim() != 2:
+            raise MiubUserError(
+                f"token mask must be (batch, seq) of 0/1, got shape {tuple(mask.shape)}"
+            )
 
         state = self.state_
         state.forward_id += 1
         state.inside = True
         state.n_rows = None if shape is None else shape[0] * shape[1]
         state.rows = None
-        n_real = state.n_rows or 0
+        state.sequence_ids = None
         if mask is not None:
-            if mask.dim() != 2:
-                raise MiubUserError(
-                    f"token mask must be (batch, seq) of 0/1, got shape {tuple(mask.shape)}"
-                )
-            flat = mask.reshape(-1).bool()  # (B*T,)
-            rows = flat.nonzero().squeeze(1)  # one device sync per forward, outside module hooks
-            n_real = int(rows.shape[0])
-            if n_real < flat.shape[0]:
-                state.rows = rows
+            n_real = self._mark_masked_rows(mask)
+        elif shape is not None:
+            n_real = shape[0] * shape[1]
+            state.sequence_ids = self._row_sequence_ids(shape, self._device_of(input_ids, kwargs))
+            self._sequence_offset = self._sequence_offset + shape[0]
+        else:
+            n_real = 0
         self.n_tokens_ += n_real
         self.n_forwards_ += 1
-        self._update_hash(input_ids)
+        self._hash.add(input_ids, state.rows)
         return (args, kwargs) if changed else None
+
+    def _mark_masked_rows(self, mask: torch.Tensor) -> int:
+        """Real-token rows and their sequence ids from a (B, T) 0/1 mask; returns their count.
+
+        Sequence ids count only the sequences with at least one real token (a fully masked row,
+        e.g. a distractor in multiple-choice scoring, is not a measured sequence), so they are
+        the same however the measured sequences are batched. The running count stays on the
+        mask's device: the only host synchronisation per forward is ``nonzero``.
+        """
+        state = self.state_
+        width = int(mask.shape[1])
+        real = mask.bool()  # (B, T)
+        flat = real.reshape(-1)  # (B*T,)
+        rows = flat.nonzero().squeeze(1)  # (n,) one device sync per forward, outside module hooks
+        n_real = int(rows.shape[0])
+        has_real = real.any(dim=1)  # (B,)
+        row_ids = has_real.cumsum(0) - 1 + self._sequence_offset  # (B,) id of each measured row
+        self._sequence_offset = self._sequence_offset + has_real.sum()
+        if n_real < flat.shape[0]:
+            state.rows = rows
+            owner = torch.div(rows, width, rounding_mode="floor")  # (n,) batch row of each token
+            state.sequence_ids = row_ids.index_select(0, owner)
+        else:
+            state.sequence_ids = row_ids.repeat_interleave(width)  # (B*T,)
+        return n_real
+
+    def _row_sequence_ids(self, shape: tuple[int, int], device: torch.device) -> torch.Tensor:
+        """(B*T,) int64 sequence id of each token of an unmasked (B, T) batch."""
+        batch, width = shape
+        key = (batch, width, device)
+        cached = self._row_index_cache
+        if cached is None or cached[0] != key:
+            index = torch.arange(batch, device=device).repeat_interleave(width)  # (B*T,)
+            cached = self._row_index_cache = (key, index)
+        return cached[1] + self._sequence_offset
+
+    @staticmethod
+    def _device_of(input_ids: torch.Tensor | None, kwargs: dict[str, Any]) -> torch.device:
+        for tensor in (input_ids, kwargs.get("inputs_embeds")):
+            if isinstance(tensor, torch.Tensor):
+                return tensor.device
+        return torch.device("cpu")
 
     @staticmethod
     def _token_shape(
@@ -237,18 +291,10 @@ class Capture:
             return 1, int(input_ids.shape[0])
         return None
 
-    def _update_hash(self, input_ids: torch.Tensor | None) -> None:
-        if input_ids is None:
-            self._hash_complete = False
-            return
-        ids = input_ids.detach().reshape(-1)
-        if self.state_.rows is not None:
-            ids = ids.index_select(0, self.state_.rows)
-        self._hasher.update(ids.to("cpu", torch.int64).numpy().tobytes())
-
     def _on_forward_end(self, module: nn.Module, args: Any, output: Any) -> None:
         self.state_.inside = False
         self.state_.rows = None
+        self.state_.sequence_ids = None
 
     def result(self) -> CaptureResult:
         """Reduce every module's estimators and aggregate (may be called inside the block)."""
@@ -276,7 +322,7 @@ class Capture:
             estimators=[estimator.name for estimator in self.taps_[0].estimators],
             n_tokens=self.n_tokens_,
             n_forwards=self.n_forwards_,
-            eval_hash=self._hasher.hexdigest() if self._hash_complete else None,
+            eval_hash=self._hash.hexdigest(),
         )
 
 

@@ -21,6 +21,8 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
 from miub.errors import MiubUserError
+from miub.zoo import real_models
+from miub.zoo.real_models import REAL_MODELS
 
 ZOO_PREFIX = "zoo:"
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -101,7 +103,11 @@ def load_model_and_tokenizer(
     """
     quiet_third_party_output()
     torch_dtype = resolve_dtype(dtype)
-    if spec.startswith(ZOO_PREFIX):
+    if spec.startswith(ZOO_PREFIX) and spec[len(ZOO_PREFIX) :] in REAL_MODELS:
+        # a real pretrained model: its package's GGUF, converted once to a cached safetensors dir
+        folder = real_models.ensure(spec[len(ZOO_PREFIX) :])
+        model, tokenizer = _load_pretrained(str(folder), torch_dtype, device_map, False)
+    elif spec.startswith(ZOO_PREFIX):
         model, tokenizer = _load_from_zoo(spec[len(ZOO_PREFIX) :])
         torch.nn.Module.to(model, dtype=torch_dtype)
     else:
@@ -118,7 +124,9 @@ def _load_from_zoo(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]
     except ImportError:  # the zoo is built by a separate part of the project
         raise MiubUserError("the model zoo is not available in this installation") from None
     if name not in zoo.names():
-        raise MiubUserError(f"unknown zoo model {name!r}; available: {', '.join(zoo.names())}")
+        raise MiubUserError(
+            f"unknown zoo model {name!r}; available: {', '.join([*zoo.names(), *REAL_MODELS])}"
+        )
     model, tokenizer = zoo.load(name)
     return model, tokenizer
 

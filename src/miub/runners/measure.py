@@ -35,6 +35,7 @@ class MeasureSettings:
     max_length: int = 512
     dtype: str = "float32"
     device: str = "auto"
+    threads: int | None = 1  # torch CPU threads during the measurement; None = torch's setting
     estimator_params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -59,6 +60,22 @@ def run_measurement(
     JSON-able result: ``overall`` / ``by_module_type`` / ``by_layer`` / ``modules`` MIUB,
     ``ce``, ``ppl``, ``n_tokens``, the settings and provenance.
     """
+    import torch
+
+    previous_threads = torch.get_num_threads()
+    if settings.threads is not None:
+        if settings.threads < 1:
+            raise MiubUserError("--threads must be at least 1")
+        torch.set_num_threads(settings.threads)
+    try:
+        return _run_measurement(settings, on_progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run_measurement(
+    settings: MeasureSettings, on_progress: ProgressCallback | None
+) -> dict[str, Any]:
     from miub.hooks import capture
     from miub.evaluation import evaluate_language_modeling
     from miub.models.loading import load_adapter, load_model_and_tokenizer

@@ -10,9 +10,11 @@ from miub.tasks.benchmarks import BENCHMARKS
 from miub.tasks.cloze import ClozeTask
 from miub.tasks.commonsense import Commonsense170kTask
 from miub.tasks.knowledge import ComposeTask, NovelTask, RecallTask
+from miub.tasks.real import ContinuationTask, FactsTask
 
 _WORLD_TASKS: list[type[Task]] = [RecallTask, NovelTask, ComposeTask, ClozeTask]
-_ALL_TASKS: list[type[Task]] = [*_WORLD_TASKS, *BENCHMARKS, Commonsense170kTask]
+_REAL_MODEL_TASKS: list[type[Task]] = [FactsTask, ContinuationTask]
+_ALL_TASKS: list[type[Task]] = [*_WORLD_TASKS, *_REAL_MODEL_TASKS, *BENCHMARKS, Commonsense170kTask]
 TASKS: dict[str, type[Task]] = {task.name: task for task in _ALL_TASKS}
 
 

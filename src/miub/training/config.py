@@ -37,6 +37,11 @@ class EvalConfig(BaseModel):
     interval_steps: int = Field(
         0, ge=0, description="evaluate every N steps during training; 0 = only at the end"
     )
+    at_start: bool = Field(
+        False,
+        description="also evaluate before the first optimiser step (step 0: the zero-shot"
+        " baseline; LoRA's B = 0 makes it the base model's scores)",
+    )
 
 
 class TrainConfig(BaseModel):
@@ -72,6 +77,13 @@ class TrainConfig(BaseModel):
         None, description="from_pretrained device_map for models larger than one device (e.g. auto)"
     )
     gradient_checkpointing: bool = False
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch CPU threads (intra-op) during the run; None = leave torch's setting"
+        " (a sweep sets it from resources.num_cpus). `miub train` defaults to 1, the fastest on"
+        " a shared CPU (benchmarks/real_model.py)",
+    )
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig())
 
     def resolved_alpha(self) -> float:

@@ -14,8 +14,11 @@
   ``ce_examples`` validation examples — the held-out version of the training loss. When
   ``ce_examples == eval_examples`` it comes free from the scoring pass.
 
-Metric names are flat: estimator ``js-mi`` gives ``js_mi``, ``js_mi_stderr`` and its extras
-(``mi``, ``mi_stderr``, ...; prefixed ``js_mi_`` if two estimators share an extra's name).
+Metric names are flat and come from the metric registry (:mod:`miub.metrics`, see
+:func:`flatten_capture`): estimator ``js-mi`` gives ``js_mi``, ``js_mi_stderr``, its reference
+points ``js_mi_null``, ``js_mi_ceiling``, ``js_mi_corrected``, ``js_mi_normalized`` (+
+``js_mi_normalized_stderr``), and the registered metrics among its extras (``mi``, ``dpi``
+and their stderrs).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from miub.evaluation import (
     evaluate_partial_multiple_choice,
 )
 from miub.evaluation.scoring import eval_mode
+from miub.interface import STDERR_SUFFIX
 from miub.training.config import EvalConfig
 
 
@@ -64,24 +68,56 @@ def estimator_params(estimators: Sequence[str], eval_config: EvalConfig) -> dict
     return {key: value for key, value in wanted.items() if key in accepted}
 
 
-def metric_name(name: str) -> str:
-    """``"js-mi"`` → ``"js_mi"`` (names usable as Python identifiers and logger keys)."""
-    return name.replace("-", "_")
+def _extra(extras: Mapping[str, float], key: str, column: str) -> float | None:
+    """An aggregate's extra, reported either under its short key (``null``) or its column."""
+    value = extras.get(key, extras.get(column))
+    return None if value is None else float(value)
 
 
 def flatten_capture(overall: Mapping[str, Any]) -> dict[str, float]:
-    """Flat metrics from ``CaptureResult.overall`` (estimator → AggregateValue)."""
+    """Flat metrics from ``CaptureResult.overall`` (estimator → AggregateValue), named by the
+    metric registry (:mod:`miub.metrics`).
+
+    For estimator ``js-mi`` (column ``js_mi``): ``js_mi`` and its stderr column; the metrics the
+    registry registers for it beside its value (the reference points ``js_mi_null``,
+    ``js_mi_ceiling``, ``js_mi_corrected``, ``js_mi_normalized`` and their stderr columns),
+    read from the extras under the point's name (``null``) or the column's; then every extra
+    that is itself a registered metric computed from the same state (``mi``, ``dpi`` and their
+    stderrs from js-mi), unless its own estimator was run too, whose value wins. Other extras
+    stay in the MIUB breakdown only. An estimator outside the registry (a factory passed to
+    ``miub.capture``) keeps ``<column>`` and ``<column>_stderr``.
+    """
+    from miub.metrics import column_name, get_metric, is_metric, list_metrics
+
     metrics: dict[str, float] = {}
     for estimator, aggregate in overall.items():
-        base = metric_name(estimator)
-        metrics[base] = float(aggregate.value)
-        metrics[f"{base}_stderr"] = float(aggregate.stderr)
-    for estimator, aggregate in overall.items():
+        column = column_name(estimator)
+        metrics[column] = float(aggregate.value)
+        stderr_column = get_metric(column).stderr_column if is_metric(column) else None
+        metrics[stderr_column or f"{column}{STDERR_SUFFIX}"] = float(aggregate.stderr)
+        for spec in list_metrics():
+            if spec.estimator != estimator or spec.name == column:
+                continue
+            point = spec.name.removeprefix(f"{column}_")
+            value = _extra(aggregate.extras, point, spec.name)
+            if value is None:
+                continue
+            metrics[spec.name] = value
+            if spec.stderr_column:
+                error = _extra(aggregate.extras, f"{point}{STDERR_SUFFIX}", spec.stderr_column)
+                if error is not None:
+                    metrics[spec.stderr_column] = error
+    for aggregate in overall.values():
         for key, value in aggregate.extras.items():
-            name = metric_name(key)
-            if name in metrics:
-                name = f"{metric_name(estimator)}_{name}"
-            metrics[name] = float(value)
+            if key in metrics or not is_metric(key) or column_name(key) != key:
+                continue
+            spec = get_metric(key)
+            if spec.kind == "external":
+                continue
+            metrics[key] = float(value)
+            error_column = spec.stderr_column
+            if error_column and error_column in aggregate.extras and error_column not in metrics:
+                metrics[error_column] = float(aggregate.extras[error_column])
     return metrics
 
 

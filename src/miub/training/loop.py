@@ -91,6 +91,22 @@ def run_training(
         The ``result.json`` content: config, run_key, flat final ``metrics``, ``miub``
         breakdown, ``history`` of evaluations, parameter and token counts, versions, timings.
     """
+    previous_threads = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    try:
+        return _run_training(config, out_dir, progress=progress, task=task)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run_training(
+    config: TrainConfig,
+    out_dir: Path | None,
+    *,
+    progress: bool,
+    task: MultipleChoiceTask | None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     task = task if task is not None else get_task(config.task, config.task_options)
@@ -140,8 +156,14 @@ def run_training(
     loss_sum = torch.zeros((), device=device)
     loss_count = 0
     train_started = time.perf_counter()
+    if config.eval.at_start:  # step 0: B = 0, so these are the base model's (zero-shot) scores
+        zero_shot = run_eval_pass(peft_model, tokenizer, eval_examples, ce_examples, config.eval)
+        eval_seconds += zero_shot.seconds
+        history.append({"step": 0, "epoch": 0.0, **zero_shot.metrics})
     peft_model.train()
     with RunLog(out_dir) as run_log, TrainingProgress(total_steps, enabled=progress) as bar:
+        if history:
+            run_log.log(0, 0.0, {f"eval/{k}": v for k, v in history[0].items() if k != "step"})
         while step < total_steps:
             for batch in loader:
                 tokens_seen += int(batch["attention_mask"].sum())  # on the CPU copy: no sync

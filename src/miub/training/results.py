@@ -9,7 +9,9 @@ epoch), ``n_params`` (base ``total`` and ``non_embedding``, LoRA ``trainable``),
 ``n_train_answer_tokens``, ``tokens_seen`` (over all epochs), ``steps``, ``seed``,
 ``versions``, ``git_revision``, ``platform``, ``device``, ``created_utc``, ``timings``
 (seconds: ``load_s``, ``train_s`` excluding evaluation, ``eval_s``, ``total_s``, and
-``train_tokens_per_s``).
+``train_tokens_per_s``), ``model_provenance`` (for ``zoo:<real model>``: package, version,
+GGUF sha256, quantisation, dequantised dtype; see :mod:`miub.zoo.real_models`). With
+``eval.at_start`` the ``history`` starts with the step-0 (zero-shot) evaluation.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from miub.provenance import provenance
 from miub.training.config import TrainConfig, run_key
 from miub.training.data import IGNORE_INDEX, EncodedExample
 from miub.training.eval_pass import EvalPass
+from miub.zoo.real_models import provenance_for_spec
 
 RESULT_FILE = "result.json"
 
@@ -65,6 +68,7 @@ def build_result(
         "device": device,
         "created_utc": origin["created_utc"],
         "timings": timings,
+        "model_provenance": provenance_for_spec(config.model),
     }
 
 
