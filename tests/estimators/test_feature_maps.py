@@ -31,8 +31,20 @@ def test_topk_picks_largest_mean_abs_base_features_on_first_batch() -> None:
     fmap.fit(x)
     assert fmap.indices_ is not None and fmap.indices_.tolist() == [2, 7]
     torch.testing.assert_close(fmap(x), x[:, [2, 7]])
-    with pytest.raises(ValueError, match="k <= d"):
-        FeatureMap("topk", 20, 0).fit(x)
+
+
+
+@pytest.mark.parametrize("kind", ["projection", "topk"])
+def test_k_is_clamped_to_d_by_the_identity_map(kind: str) -> None:
+    x = torch.randn(50, 10)
+    for k in (10, 20):
+        fmap = FeatureMap(kind, k, 0)
+        fmap.fit(x)
+        assert fmap.out_features == 10
+        torch.testing.assert_close(fmap(x), x)
+    smaller = FeatureMap(kind, 9, 0)
+    smaller.fit(x)
+    assert smaller.out_features == 9 and smaller(x).shape == (50, 9)
 
 
 def test_identity_is_only_for_small_d() -> None:

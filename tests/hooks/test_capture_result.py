@@ -72,3 +72,23 @@ def test_named_estimators_from_registry(make_model, make_batch):
     with torch.no_grad(), miub.capture(model) as default_cap:
         model(**make_batch([4]))
     assert default_cap.result().estimators == [DEFAULT_ESTIMATOR]
+
+
+def test_registry_estimators_aggregate_by_jackknife_and_flatten_by_registry(
+    make_model, make_batch
+):
+    from miub.training.eval_pass import flatten_capture
+
+    model = make_model("llama")
+    with torch.no_grad(), miub.capture(model, estimators=["js-mi", "norm-ratio"], k=16) as cap:
+        for seed in range(4):
+            model(**make_batch([12, 9, 11, 7], seed=seed))
+    res = cap.result()
+    assert {value.stderr_method for value in res.overall.values()} == {"jackknife"}
+    flat = flatten_capture(res.overall)
+    expected = {
+        "js_mi", "js_mi_stderr", "js_mi_null", "js_mi_ceiling", "js_mi_corrected",
+        "js_mi_normalized", "js_mi_normalized_stderr", "norm_ratio", "norm_ratio_stderr",
+    }  # fmt: skip
+    assert expected <= set(flat)
+    assert all(math.isfinite(flat[name]) for name in expected)

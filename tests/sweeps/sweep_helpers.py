@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-SYNTHETIC = "miub.sweeps.synthetic:synthetic_run"
+SYNTHETIC = "miub.testing.synthetic_sweep:synthetic_run"
 
 
 def study_data(**changes: Any) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def read_csv(path: Path, drop: tuple[str, ...] = ("wall_s",)) -> tuple[list[str]
 
 def runner_failing_on_rank_2(config: Any, run_dir: Path) -> dict[str, Any]:
     """The synthetic runner, except that rank-2 runs raise."""
-    from miub.sweeps.synthetic import synthetic_run
+    from miub.testing.synthetic_sweep import synthetic_run
 
     if config.rank == 2:
         raise ValueError("rank 2 is cursed\nsecond line of the message")
@@ -63,7 +63,7 @@ def runner_dying_on_rank_4(config: Any, run_dir: Path) -> dict[str, Any]:
     """The synthetic runner, except that rank-4 runs kill their worker process."""
     import os
 
-    from miub.sweeps.synthetic import synthetic_run
+    from miub.testing.synthetic_sweep import synthetic_run
 
     if config.rank == 4:
         os._exit(3)

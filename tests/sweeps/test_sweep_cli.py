@@ -16,7 +16,7 @@ CLI = [sys.executable, "-c", "from miub.cli.main import main; main()"]
 
 
 def miub(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "MIUB_SWEEP_RUNNER": SYNTHETIC, **env}
+    environment = {**os.environ, "MIUB_RUN_FUNCTION": SYNTHETIC, **env}
     return subprocess.run(
         [*CLI, *args], env=environment, capture_output=True, text=True, timeout=180
     )

@@ -70,11 +70,11 @@ def _sweep_then_kill(command: list[str], env: dict[str, str], store: Path, after
 def test_kill_9_then_resume_equals_an_uninterrupted_sweep(tmp_path: Path, workers: int) -> None:
     study = write_study(tmp_path / "study.yaml")  # 24 runs
     reference = tmp_path / "reference"
-    run_sweep(load_study(study), reference, runner=SYNTHETIC, check=False)
+    run_sweep(load_study(study), reference, run_function=SYNTHETIC, check=False)
 
     out = tmp_path / "crashed"
     command = [*CLI, "sweep", str(study), "--out", str(out), "--workers", str(workers)]
-    env = {**os.environ, "MIUB_SWEEP_RUNNER": SYNTHETIC, "MIUB_SYNTHETIC_SLEEP": "0.1"}
+    env = {**os.environ, "MIUB_RUN_FUNCTION": SYNTHETIC, "MIUB_SYNTHETIC_SLEEP": "0.1"}
     for after in (3, 12):  # two crashes at different points of the sweep
         _sweep_then_kill(command, env, out / "runs.sqlite", after)
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)

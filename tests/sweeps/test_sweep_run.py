@@ -29,7 +29,7 @@ def sweep(study_dir: Path, out: Path, **options: Any) -> Any:
     """Run the small study (written to study_dir/study.yaml) into ``out``."""
     changes = options.pop("changes", {})
     path = write_study(study_dir / "study.yaml", **changes)
-    options.setdefault("runner", SYNTHETIC)
+    options.setdefault("run_function", SYNTHETIC)
     return run_sweep(load_study(path), out, study_text=path.read_text(), check=False, **options)
 
 
@@ -69,7 +69,7 @@ def test_finished_runs_are_skipped(tmp_path: Path) -> None:
 
 def test_a_failed_run_does_not_stop_the_others(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    summary = sweep(tmp_path, out, runner=runner_failing_on_rank_2)
+    summary = sweep(tmp_path, out, run_function=runner_failing_on_rank_2)
     assert (summary.done, summary.failed) == (16, 8)
     assert summary.failures[0][1] == "ValueError: rank 2 is cursed"
     header, rows = read_csv(out / "results.csv")
@@ -93,7 +93,7 @@ def test_worker_processes_match_sequential_and_survive_a_dying_worker(tmp_path: 
     summary = sweep(tmp_path, tmp_path / "two", executor=two)
     assert summary.done == 24
     assert read_csv(tmp_path / "two" / "results.csv") == read_csv(tmp_path / "one" / "results.csv")
-    dying = sweep(tmp_path, tmp_path / "dying", executor=two, runner=runner_dying_on_rank_4)
+    dying = sweep(tmp_path, tmp_path / "dying", executor=two, run_function=runner_dying_on_rank_4)
     assert dying.done + dying.failed == 24 and dying.failed >= 8
     assert all("WorkerDied" in error for _, error in dying.failures)
 
@@ -119,9 +119,9 @@ def test_bad_out_dir_runner_and_concurrent_sweeps(tmp_path: Path) -> None:
     with pytest.raises(MiubUserError, match="is not a writable directory"):
         sweep(tmp_path, blocker / "out")
     with pytest.raises(MiubUserError, match="must be written module:function"):
-        sweep(tmp_path, tmp_path / "out", runner="no_colon")
+        sweep(tmp_path, tmp_path / "out", run_function="no_colon")
     with pytest.raises(MiubUserError, match="cannot import"):
-        sweep(tmp_path, tmp_path / "out", runner="no.such.module:run")
+        sweep(tmp_path, tmp_path / "out", run_function="no.such.module:run")
     (tmp_path / "held").mkdir()
     with sweep_lock(tmp_path / "held"), pytest.raises(MiubUserError, match="another miub sweep"):
         sweep(tmp_path, tmp_path / "held")
@@ -131,7 +131,7 @@ def test_result_that_is_not_json_fails_the_run(tmp_path: Path) -> None:
     def runner(config: TrainConfig, run_dir: Path) -> dict[str, Any]:
         return {"metrics": {"ce": object()}}
 
-    summary = sweep(tmp_path, tmp_path / "out", runner=runner)
+    summary = sweep(tmp_path, tmp_path / "out", run_function=runner)
     assert summary.failed == 24 and summary.failures[0][1].startswith("ResultNotJSON")
 
 
@@ -143,7 +143,7 @@ def test_new_estimator_columns_appear_when_results_bring_them(tmp_path: Path) ->
         return {"metrics": metrics, "n_params": {"total": 1234, "non_embedding": 1000}}
 
     out = tmp_path / "out"
-    sweep(tmp_path, out, runner=runner)
+    sweep(tmp_path, out, run_function=runner)
     header, rows = read_csv(out / "results.csv")
     assert header[len(BASE_COLUMNS) :] == [
         "token_jsd",
@@ -157,6 +157,6 @@ def test_new_estimator_columns_appear_when_results_bring_them(tmp_path: Path) ->
 
 def test_python_api_without_study_text(tmp_path: Path) -> None:
     study = parse_study(study_data(grid__seeds=[0]))
-    summary = run_sweep(study, tmp_path / "out", runner=SYNTHETIC, check=False)
+    summary = run_sweep(study, tmp_path / "out", run_function=SYNTHETIC, check=False)
     assert summary.done == 12
     assert load_study(tmp_path / "out" / "study.yaml") == study

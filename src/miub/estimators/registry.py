@@ -164,7 +164,7 @@ _SPECS = [
     ),
     EstimatorSpec(
         "cosine", "mean_t cos(o_t, l_t)", "none", "cosine", Cosine,
-        "baseline", "baseline (per-token alignment of the branches)",
+        "dependence", "signed per-token linear alignment of the branches; unoriented",
     ),
     EstimatorSpec(
         "linear-cka",

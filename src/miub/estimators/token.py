@@ -6,8 +6,10 @@ delete-a-group jackknife of the mean over G sequence groups (:mod:`.grouping`), 
 one sequence, which are correlated, stay in one group. The mean is order-independent, so
 streaming equals one-shot up to float rounding.
 
-None of them is a dependence measure (docs/method.md §3.3): the pairing test shows that they
-barely move when the LoRA rows are permuted across tokens, or that they read one branch alone.
+``token-jsd``, ``miub-token`` and ``norm-ratio`` are baselines, not dependence measures
+(docs/method.md §3.3, §3.8): they barely move when the LoRA rows are permuted across tokens or
+are explained by one branch alone. ``cosine`` passes the pairing test and reports reference
+points (:class:`Cosine`).
 
 - ``token-jsd``: ``v_t = JSD(softmax(o_t / tau) || softmax(l_t / tau))`` over all d features, or
   over the ``top_k`` features with the largest ``|o_t|`` (per token, renormalised). Nats in
@@ -27,8 +29,15 @@ import torch
 
 from miub.estimators.distributions import LN2, js_divergence
 from miub.estimators.feature_maps import to_log_probs
-from miub.estimators.grouping import N_GROUPS, accumulation_dtype, group_sum, jackknife, token_groups
-from miub.estimators.references import DEFAULT_TAU
+from miub.estimators.grouping import (
+    N_GROUPS,
+    Jackknife,
+    accumulation_dtype,
+    group_sum,
+    jackknife,
+    token_groups,
+)
+from miub.estimators.references import DEFAULT_TAU, normalized, reference_extras
 from miub.interface import EstimateResult
 
 _NORM_EPS = 1e-30
@@ -47,7 +56,7 @@ class TokenMeanEstimator:
         if n_groups < 2:
             raise ValueError(f"n_groups must be >= 2 (got {n_groups})")
         self.n_groups = n_groups
-        self.sums_: torch.Tensor | None = None  # (G, 2): sum v_t, token count (float64)
+        self.sums_: torch.Tensor | None = None  # (G, m): sums of rows(): count, v_t, ...
         self.n_tokens_ = 0
 
     def per_token(self, base: torch.Tensor, lora: torch.Tensor) -> torch.Tensor:
@@ -64,32 +73,39 @@ class TokenMeanEstimator:
         n = base.shape[0]
         if n == 0:
             return
-        dtype = accumulation_dtype(base.device)
-        values = self.per_token(base, lora).to(dtype)  # (T,)
-        rows = torch.stack([values, torch.ones_like(values)], dim=1)  # (T, 2)
+        rows = self.rows(base, lora)  # (T, m): count, v_t, ...
         groups = token_groups(n, self.n_tokens_, sequence_ids, self.n_groups, base.device)
-        sums = group_sum(rows, groups, self.n_groups)  # (G, 2)
+        sums = group_sum(rows, groups, self.n_groups)  # (G, m)
         self.sums_ = sums if self.sums_ is None else self.sums_ + sums
         self.n_tokens_ += n
 
+    def rows(self, base: torch.Tensor, lora: torch.Tensor) -> torch.Tensor:
+        """``(T, m)`` float64 per-token rows whose group sums are the state: ``(1, v_t)``."""
+        values = self.per_token(base, lora).to(accumulation_dtype(base.device))  # (T,)
+        return torch.stack([torch.ones_like(values), values], dim=1)  # (T, 2)
+
     @staticmethod
-    def _mean(totals: Sequence[torch.Tensor], n_tokens: float) -> torch.Tensor:
-        return (totals[0][0] / n_tokens).reshape(1)
+    def _statistic(totals: Sequence[torch.Tensor], n_tokens: float) -> torch.Tensor:
+        return (totals[0][1] / n_tokens).reshape(1)
+
+    def _extras(self, fit: Jackknife) -> tuple[dict[str, float], dict[str, list[float]]]:
+        return {}, {}
 
     def result(self) -> EstimateResult:
         if self.sums_ is None:
             nan = float("nan")
             return EstimateResult(self.name, nan, nan, 0, self.params(), {}, self.units)
-        fit = jackknife(self._mean, [self.sums_], self.sums_[:, 1])
+        fit = jackknife(self._statistic, [self.sums_], self.sums_[:, 0])
+        extras, replicates = self._extras(fit)
         return EstimateResult(
             self.name,
             fit.values[0],
             fit.stderrs[0],
             self.n_tokens_,
             self.params(),
-            {},
+            extras,
             self.units,
-            replicates={"value": fit.replicates[0]},
+            replicates={"value": fit.replicates[0], **replicates},
         )
 
 
@@ -160,7 +176,18 @@ class NormRatio(TokenMeanEstimator):
 
 
 class Cosine(TokenMeanEstimator):
-    """``cosine`` = mean_t <o_t, l_t> / (||o_t|| ||l_t||) (unitless, in [-1, 1]; 0 if a branch is 0)."""
+    """``cosine`` = mean_t <o_t, l_t> / (||o_t|| ||l_t||) (unitless, in [-1, 1]; 0 if a branch is 0).
+
+    A (linear, signed) dependence measure: it passes the pairing test (docs/method.md §3.8), so
+    it reports the reference points of docs/method.md §3.7. With unit vectors
+    ``u_t = o_t / ||o_t||`` and ``w_t = l_t / ||l_t||`` (0 for a zero vector):
+
+        null    = (1/T^2) <sum_t u_t, sum_s w_s>   (the mean over every pairing of the tokens,
+                  i.e. the expectation under a random permutation; a mean has no plug-in bias),
+        ceiling = (1/T) sum_t ||u_t||^2             (= 1: the cosine of o with itself).
+
+    State: G group sums of ``(1, cos_t, ||u_t||^2, u_t, w_t)``, ``(G, 3 + 2d)`` in float64.
+    """
 
     name = "cosine"
     units = "cosine"
@@ -168,3 +195,30 @@ class Cosine(TokenMeanEstimator):
     def per_token(self, base: torch.Tensor, lora: torch.Tensor) -> torch.Tensor:
         norms = base.norm(dim=1) * lora.norm(dim=1)  # (T,)
         return (base * lora).sum(dim=1) / norms.clamp_min(_NORM_EPS)
+
+    def rows(self, base: torch.Tensor, lora: torch.Tensor) -> torch.Tensor:
+        dtype = accumulation_dtype(base.device)
+        base, lora = base.to(dtype), lora.to(dtype)
+        unit_base = base / base.norm(dim=1, keepdim=True).clamp_min(_NORM_EPS)  # (T, d)
+        unit_lora = lora / lora.norm(dim=1, keepdim=True).clamp_min(_NORM_EPS)  # (T, d)
+        cosine = (unit_base * unit_lora).sum(dim=1, keepdim=True)  # (T, 1)
+        self_cosine = (unit_base * unit_base).sum(dim=1, keepdim=True)  # (T, 1)
+        ones = torch.ones_like(cosine)
+        return torch.cat([ones, cosine, self_cosine, unit_base, unit_lora], dim=1)  # (T, 3 + 2d)
+
+    @staticmethod
+    def _statistic(totals: Sequence[torch.Tensor], n_tokens: float) -> torch.Tensor:
+        """value, null, ceiling, normalized."""
+        sums = totals[0]
+        d = (sums.shape[0] - 3) // 2
+        value = sums[1] / n_tokens
+        null = (sums[3 : 3 + d] * sums[3 + d :]).sum() / (n_tokens * n_tokens)
+        ceiling = sums[2] / n_tokens
+        return torch.stack([value, null, ceiling, normalized(value, null, ceiling)])
+
+    def _extras(self, fit: Jackknife) -> tuple[dict[str, float], dict[str, list[float]]]:
+        index = {name: i for i, name in enumerate(_COSINE_NAMES)}
+        return reference_extras(fit, index, "cosine"), {"normalized": fit.replicates[3]}
+
+
+_COSINE_NAMES = ("cosine", "cosine_null", "cosine_ceiling", "cosine_normalized")

@@ -9,12 +9,13 @@ Modules: :mod:`~miub.sweeps.study` (the file schema), :mod:`~miub.sweeps.grid` (
 into run configs and keys), :mod:`~miub.sweeps.checks`, :mod:`~miub.sweeps.sweep` (the
 loop), :mod:`~miub.sweeps.store` (``runs.sqlite``), :mod:`~miub.sweeps.export`
 (``results.csv``), :mod:`~miub.sweeps.executors` / :mod:`~miub.sweeps.ray_executor`,
-:mod:`~miub.sweeps.runners` and :mod:`~miub.sweeps.synthetic` (a fast stand-in runner).
+:mod:`~miub.sweeps.run_function` (what performs one run; :mod:`miub.testing.synthetic_sweep`
+is a fast stand-in).
 """
 
 from miub.sweeps.checks import check_study
 from miub.sweeps.grid import PlannedRun, describe_grid, expand_grid
-from miub.sweeps.runners import Runner, train_run
+from miub.sweeps.run_function import RunFunction, train_run
 from miub.sweeps.store import RunStore
 from miub.sweeps.study import (
     Study,
@@ -32,7 +33,7 @@ __all__ = [
     "STUDY_NAME",
     "PlannedRun",
     "RunStore",
-    "Runner",
+    "RunFunction",
     "Study",
     "SweepSummary",
     "check_study",

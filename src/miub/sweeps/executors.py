@@ -21,28 +21,24 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Protocol
-
-from miub.sweeps.outcome import RunJob, RunOutcome, execute_run, failed_outcome
-from miub.sweeps.runners import Runner
+from miub.sweeps.outcome import (
+    Dispatch,
+    Executor,
+    RunJob,
+    RunOutcome,
+    execute_run,
+    failed_outcome,
+)
+from miub.sweeps.run_function import RunFunction
 from miub.sweeps.study import ExecutorSettings
-
-Dispatch = Callable[[RunJob], None]
-
-
-class Executor(Protocol):
-    """Runs jobs and yields their outcomes as they finish."""
-
-    def execute(self, jobs: Iterable[RunJob], on_dispatch: Dispatch) -> Iterator[RunOutcome]: ...
-
 
 class SequentialExecutor:
     """Runs each job in this process, one after another."""
 
-    def __init__(self, runner: Runner | str, num_threads: int = 1) -> None:
+    def __init__(self, runner: RunFunction | str, num_threads: int = 1) -> None:
         self.runner = runner
         self.num_threads = num_threads
 
@@ -56,7 +52,7 @@ class ProcessExecutor:
     """Runs jobs in ``workers`` spawned processes. ``runner`` must be picklable (a module-level
     function or a ``module:function`` string)."""
 
-    def __init__(self, runner: Runner | str, workers: int, num_threads: int = 1) -> None:
+    def __init__(self, runner: RunFunction | str, workers: int, num_threads: int = 1) -> None:
         self.runner = runner
         self.workers = workers
         self.num_threads = num_threads
@@ -122,7 +118,7 @@ def exit_with_parent(parent_pid: int, interval_s: float = 0.5) -> None:
 _DIED = "WorkerDied: a worker process died while this run was in flight (crash or out of memory)"
 
 
-def make_executor(settings: ExecutorSettings, runner: Runner | str) -> Executor:
+def make_executor(settings: ExecutorSettings, runner: RunFunction | str) -> Executor:
     """The executor described by a study's ``executor`` section."""
     threads = max(1, int(settings.resources.num_cpus))
     if settings.kind == "ray":

@@ -1,5 +1,7 @@
-"""One run handed to an executor (:class:`RunJob`), what comes back (:class:`RunOutcome`), and
-the function every executor calls in its worker (:func:`execute_run`).
+"""One run handed to an executor (:class:`RunJob`), what comes back (:class:`RunOutcome`), the
+:class:`Executor` protocol every executor implements, and the function every executor calls in
+its worker (:func:`execute_run`). Both executor modules import their types from here (no
+cycle between :mod:`~miub.sweeps.executors` and :mod:`~miub.sweeps.ray_executor`).
 """
 
 from __future__ import annotations
@@ -8,12 +10,18 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
-from miub.sweeps.runners import Runner, resolve_runner
+from miub.sweeps.run_function import RunFunction, resolve_run_function
 from miub.training.config import TrainConfig
+
+
+OutcomeStatus = Literal["done", "failed"]
+"""How a run ended; the store's ``runs.status`` adds ``pending`` and ``running``
+(:data:`miub.sweeps.store.StoreStatus`)."""
 
 
 @dataclass(frozen=True)
@@ -31,11 +39,20 @@ class RunOutcome:
     one line, and the full ``traceback``). ``wall_s``: seconds spent in the runner."""
 
     key: str
-    status: str
+    status: OutcomeStatus
     result: dict[str, Any] | None
     error: str | None
     traceback: str | None
     wall_s: float
+
+
+Dispatch = Callable[[RunJob], None]
+
+
+class Executor(Protocol):
+    """Runs jobs and yields their outcomes as they finish (see :mod:`miub.sweeps.executors`)."""
+
+    def execute(self, jobs: Iterable[RunJob], on_dispatch: Dispatch) -> Iterator[RunOutcome]: ...
 
 
 def failed_outcome(
@@ -45,13 +62,13 @@ def failed_outcome(
     return RunOutcome(key, "failed", None, error, trace or error, wall_s)
 
 
-def execute_run(runner: Runner | str, job: RunJob, num_threads: int) -> RunOutcome:
-    """Run ``job`` with ``runner`` (a function or ``module:function``) using ``num_threads``
+def execute_run(runner: RunFunction | str, job: RunJob, num_threads: int) -> RunOutcome:
+    """Run ``job`` with the run function ``runner`` (a function or ``module:function``) using ``num_threads``
     CPU threads; any exception becomes a ``failed`` outcome instead of propagating."""
     _limit_threads(num_threads)
     start = time.perf_counter()
     try:
-        function = resolve_runner(runner) if isinstance(runner, str) else runner
+        function = resolve_run_function(runner) if isinstance(runner, str) else runner
         result = function(job.config, job.run_dir)
         if not isinstance(result, dict):
             raise TypeError(f"runner returned {type(result).__name__}, expected a dict")

@@ -16,16 +16,15 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from miub.sweeps.executors import Dispatch
-from miub.sweeps.outcome import RunJob, RunOutcome, execute_run, failed_outcome
-from miub.sweeps.runners import Runner
+from miub.sweeps.outcome import Dispatch, RunJob, RunOutcome, execute_run, failed_outcome
+from miub.sweeps.run_function import RunFunction
 from miub.sweeps.study import ExecutorSettings
 
 
 class RayExecutor:
     """Runs jobs as Ray tasks (see the module docstring)."""
 
-    def __init__(self, runner: Runner | str, settings: ExecutorSettings) -> None:
+    def __init__(self, runner: RunFunction | str, settings: ExecutorSettings) -> None:
         self.runner = runner
         self.settings = settings
 

@@ -247,10 +247,10 @@ def convert(spec: RealModel, chunks: list[Path], target: Path) -> Path:
         else:  # assemble the chunks next to the output (deleted afterwards)
             source = work / "gguf" / spec.gguf_name
             source.parent.mkdir()
-            with source.open("wb") as out:
+            with source.open("wb") as assembled:
                 for chunk in chunks:
                     with chunk.open("rb") as handle:
-                        shutil.copyfileobj(handle, out, 1 << 20)
+                        shutil.copyfileobj(handle, assembled, 1 << 20)
         transformers_logging.disable_progress_bar()
         model = AutoModelForCausalLM.from_pretrained(
             str(source.parent), gguf_file=source.name, dtype=torch.float32
@@ -258,10 +258,10 @@ def convert(spec: RealModel, chunks: list[Path], target: Path) -> Path:
         tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
         # The GGUF quantiser is attached to the model and its config but is not serialisable;
         # the weights are already dequantised float32 tensors.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        model.is_quantized = False
+        model.is_quantized = False  # type: ignore[assignment]
         out = work / "model"
         model.save_pretrained(str(out), safe_serialization=True)
         tokenizer.save_pretrained(str(out))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from miub.errors import MiubUserError
+from miub.zoo import real_models
 
 if TYPE_CHECKING:
     from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
@@ -44,10 +45,17 @@ def names(root: Path | None = None) -> list[str]:
 
 
 def path(name: str, root: Path | None = None) -> Path:
-    """The model's folder: a complete Hugging Face model dir (config, weights, tokenizer)."""
+    """The model's folder: a complete Hugging Face model dir (config, weights, tokenizer).
+
+    A real model (:data:`miub.zoo.real_models.REAL_MODELS`) is its converted cache dir,
+    converted from its package's GGUF on first use.
+    """
+    if root is None and name in real_models.REAL_MODELS:
+        return real_models.ensure(name)
     valid = names(root)
     if name not in valid:
-        raise MiubUserError(f"unknown zoo model {name!r}; valid names: {', '.join(valid)}")
+        everything = ", ".join([*valid, *real_models.REAL_MODELS])
+        raise MiubUserError(f"unknown zoo model {name!r}; valid names: {everything}")
     return (root or assets_dir()) / name
 
 
