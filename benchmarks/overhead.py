@@ -6,7 +6,9 @@ Prints one JSON object. Two modes:
 - ``--single-batch``: the fixed cost of one capture — enter the ``with`` block, one forward of
   ``(--batch-size, --seq-len)`` tokens, ``cap.result()`` — against one plain forward, in
   alternating rounds (order flipped each round) after a warm-up. Reports the median
-  ``enter_s``, ``forward_s``, ``result_s`` (and ``result_ms_per_module``), ``plain_s``,
+  ``enter_s``, ``forward_s``, ``result_s`` (and ``result_ms_per_module``; with 2 sequences
+  only 2 of the 16 jackknife groups are filled, so ``result_ms_per_module_16_sequences`` also
+  times ``result()`` on the same tokens as 16 sequences, every group filled), ``plain_s``,
   ``ratio`` = (enter + forward + result) / plain (targets: ≤ 1.25 at d = 256, ≤ 1.10 at
   d = 1024), and ``hooks_only_ratio``, the same with an estimator that does nothing (the cost
   of the hooks, branch split and bookkeeping alone, without any estimator math).
@@ -255,6 +257,11 @@ def measure_single_batch(
         for name in ("capture", "hooks_only")
     }
     enter, forward, result = parts["capture"]
+    # the same tokens as 16 sequences: every jackknife group non-empty (17 evaluations)
+    regrouped = {key: value.reshape(16, -1) for key, value in batch.items()}
+    full_groups = statistics.median(
+        single_capture(model, regrouped, None)[2] for _ in range(max(3, repeats // 2))
+    )
     return {
         "plain_s": plain,
         "enter_s": enter,
@@ -262,6 +269,7 @@ def measure_single_batch(
         "result_s": result,
         "result_ms_per_module": 1e3 * result / n_modules,
         "n_modules": n_modules,
+        "result_ms_per_module_16_sequences": 1e3 * full_groups / n_modules,
         "ratio": statistics.median(sum(t) for t in times["capture"]) / plain,
         "hooks_only_ratio": statistics.median(sum(t) for t in times["hooks_only"]) / plain,
         "hooks_only_s": dict(zip(("enter", "forward", "result"), parts["hooks_only"], strict=True)),

@@ -7,13 +7,14 @@
 
 At each trigger (every ``trainer.evaluate()``, or every ``eval_steps`` optimizer steps when
 given) the callback runs one capture pass (:func:`miub.capture`) over its data with
-the model in eval mode and logs ``miub/js_mi``, ``miub/js_mi_stderr``, ``miub/mi``, ... through
-``trainer.log``: the values land in ``trainer.state.log_history`` and reach every reporter
-(W&B, TensorBoard, MLflow, ...) through their ``on_log``. The Trainer API gives callbacks no
-handle on the Trainer, so the callback needs :meth:`MIUBCallback.attach` (or ``trainer=``) to
-reach the reporters — the same pattern transformers uses for its own JIT-checkpoint callback.
-Without it the values still go to ``state.log_history`` and to the metrics dict
-``trainer.evaluate()`` returns, with a warning.
+the model in eval mode and logs ``miub/js_mi``, ``miub/js_mi_stderr``,
+``miub/js_mi_normalized``, ... (the registered metric columns,
+:func:`miub.training.eval_pass.flatten_capture`) through ``trainer.log``: the values land in
+``trainer.state.log_history`` and reach every reporter (W&B, TensorBoard, MLflow, ...) through
+their ``on_log``. The Trainer API gives callbacks no handle on the Trainer, so the callback
+needs :meth:`MIUBCallback.attach` (or ``trainer=``) to reach the reporters — the same pattern
+transformers uses for its own JIT-checkpoint callback. Without it the values still go to
+``state.log_history`` and to the metrics dict ``trainer.evaluate()`` returns, with a warning.
 
 Data: multiple-choice examples (``context/choices/label``; ACC and answer CE are logged too,
 from the same forwards), plain strings (CE / PPL too), or a tokenised dataset with an

@@ -23,9 +23,29 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def project_checkout(package_dir: Path | None = None) -> Path | None:
+    """The root of the miub checkout this package was installed from (an editable install:
+    ``ROOT/src/miub`` with ``ROOT/pyproject.toml`` naming the project ``miub``), else None —
+    a wheel installed inside someone else's git repo is not a checkout of miub."""
+    package = (package_dir or Path(__file__).resolve().parent).resolve()
+    if package.name != "miub" or package.parent.name != "src":
+        return None
+    root = package.parent.parent
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    if not any(line.replace(" ", "") == 'name="miub"' for line in text.splitlines()):
+        return None
+    return root if (root / ".git").exists() else None
+
+
 def git_revision(path: Path | None = None) -> str | None:
-    """The git commit of the miub source tree (with ``-dirty`` if modified), or None."""
-    where = path or Path(__file__).resolve().parent
+    """The git commit of the miub checkout (with ``-dirty`` if modified), or None when the
+    package is not installed from a checkout of miub (then the package version says it)."""
+    where = project_checkout(path)
+    if where is None:
+        return None
     try:
         revision = subprocess.run(
             ["git", "-C", str(where), "rev-parse", "HEAD"],

@@ -74,6 +74,7 @@ def test_update_never_reads_tensor_values(name: str) -> None:
     on the meta device, which has no data, any such read raises."""
     spec = next(s for s in list_estimators() if s.name == name)
     estimator = make_estimator(name, **({"k": 8} if "k" in spec.defaults else {}))
-    for n_tokens in (20, 7):
+    for n_tokens in (20, 7, 9):
         base = torch.randn(n_tokens, 16, device="meta")
-        estimator.update(base, torch.randn(n_tokens, 16, device="meta"))
+        ids = torch.zeros(n_tokens, dtype=torch.int64, device="meta") if n_tokens != 7 else None
+        estimator.update(base, torch.randn(n_tokens, 16, device="meta"), sequence_ids=ids)

@@ -33,7 +33,6 @@ def test_topk_picks_largest_mean_abs_base_features_on_first_batch() -> None:
     torch.testing.assert_close(fmap(x), x[:, [2, 7]])
 
 
-
 @pytest.mark.parametrize("kind", ["projection", "topk"])
 def test_k_is_clamped_to_d_by_the_identity_map(kind: str) -> None:
     x = torch.randn(50, 10)

@@ -74,9 +74,7 @@ def test_named_estimators_from_registry(make_model, make_batch):
     assert default_cap.result().estimators == [DEFAULT_ESTIMATOR]
 
 
-def test_registry_estimators_aggregate_by_jackknife_and_flatten_by_registry(
-    make_model, make_batch
-):
+def test_registry_estimators_aggregate_by_jackknife_and_flatten_by_registry(make_model, make_batch):
     from miub.training.eval_pass import flatten_capture
 
     model = make_model("llama")

@@ -10,7 +10,7 @@ from sweep_helpers import study_data, write_study
 
 from miub.errors import MiubUserError
 from miub.sweeps.checks import check_study, max_lora_rank
-from miub.sweeps.export import KNOWN_ESTIMATORS
+from miub.sweeps.export import csv_columns, estimators_in
 from miub.sweeps.study import (
     EvalSettings,
     LoraSettings,
@@ -103,10 +103,24 @@ def test_hash_ignores_executor_but_not_settings() -> None:
     assert base != study_hash(parse_study(study_data(training__epochs=2)))
 
 
-def test_known_estimators_match_the_registry() -> None:
+def test_csv_estimator_columns_come_from_the_registry() -> None:
+    """Every registered estimator's value metric becomes a CSV column pair; unknown keys and
+    external metrics do not (the CSV has no hand-kept list of estimators)."""
     from miub.estimators import list_estimators
+    from miub.metrics import column_name
 
-    assert [spec.name.replace("-", "_") for spec in list_estimators()] == list(KNOWN_ESTIMATORS)
+    names = [column_name(spec.name) for spec in list_estimators()]
+    metrics = {name: 0.1 for name in names} | {"ce": 1.0, "not_a_metric": 3.0}
+    assert estimators_in(metrics) == set(names)
+    columns = csv_columns(estimators_in(metrics))
+    for name in names:
+        assert name in columns and f"{name}_stderr" in columns
+    assert "not_a_metric" not in columns and columns.count("ce") == 1
+
+
+def test_editing_only_the_description_keeps_the_hash() -> None:
+    base = study_hash(parse_study(study_data()))
+    assert base == study_hash(parse_study(study_data(description="a note on this study")))
 
 
 def test_rank_limit_from_module_shapes() -> None:

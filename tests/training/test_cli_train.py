@@ -40,7 +40,9 @@ def test_train_writes_result_adapter_and_logs(
     assert result["config"]["rank"] == 2 and result["config"]["seed"] == 3
     assert result["config"]["eval"]["estimators"] == ["js-mi", "norm-ratio"]
     assert {"acc", "ce", "ppl", "js_mi", "norm_ratio"} <= set(result["metrics"])
-    assert [entry["step"] for entry in result["history"]] == [1, 2]
+    # `miub train` evaluates at step 0 (the zero-shot baseline) by default, on 1 thread
+    assert [entry["step"] for entry in result["history"]] == [0, 1, 2]
+    assert result["config"]["eval"]["at_start"] is True and result["config"]["threads"] == 1
     assert (out / "adapter" / "adapter_config.json").is_file()
     assert (out / "metrics.csv").is_file()
 

@@ -1,7 +1,7 @@
 """Verdicts on the paper's claims, one per MIUB estimator, each with its rule and numbers.
 
 Claims (Zhang et al. 2025, "The Scaling Law for LoRA Based on Mutual Information Upper
-Bound"; METHOD.md §1): MIUB decreases with rank R, model size N and data size D; it is more
+Bound"; docs/method.md §1): MIUB decreases with rank R, model size N and data size D; it is more
 stable than CE and PPL; it follows the laws more accurately than CE and PPL; it agrees
 with accuracy. A verdict is ``supported``, ``not supported`` or ``inconclusive``.
 """

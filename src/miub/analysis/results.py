@@ -21,7 +21,7 @@ RESULTS_FILE = "results.csv"
 ID_COLUMNS = ("study", "run_key", "model", "n_params", "task", "rank", "data_size", "seed")
 AXIS_COLUMNS = ("n_params", "rank", "data_size")
 EXTERNAL_METRICS = ("ce", "ppl", "err")
-# Estimators that are readings of MIUB itself (METHOD.md §3.1–3.3); the claims are tested on
+# Estimators that are readings of MIUB itself (docs/method.md §3.1–3.3); the claims are tested on
 # each. Other ``<name>`` + ``<name>_stderr`` columns are internal baselines (§3.4).
 MIUB_ESTIMATORS = ("js_mi", "mi", "dpi", "token_jsd", "miub_token")
 INTERNAL_BASELINES = ("norm_ratio", "cosine", "linear_cka")

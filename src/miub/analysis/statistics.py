@@ -1,7 +1,7 @@
 """Per-metric statistics: laws along each axis, monotonicity, seed stability, ACC alignment.
 
 All computed on runs, never on averaged seeds, except where a cell mean is the point
-(fluctuation, law error against cell means). Definitions (METHOD.md §5):
+(fluctuation, law error against cell means). Definitions (docs/method.md §5):
 
 - Spearman ρ of metric vs axis on the axis slice (all seeds).
 - Log-linear slope b of ``y = a + b·log X`` with a bootstrap CI over runs: the sign test of

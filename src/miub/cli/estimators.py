@@ -14,7 +14,7 @@ def estimators() -> None:
     from miub.estimators import list_estimators
 
     table = Table(
-        title="MIUB estimators (METHOD.md §3; reconstructions, not the paper's exact formula)"
+        title="MIUB estimators (docs/method.md §3; reconstructions, not the paper's exact formula)"
     )
     for column in ("name", "formula", "units", "orientation", "parameters"):
         table.add_column(column, overflow="fold")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from miub.cli.main import app
+from miub.cli.paths import writable_file
 from miub.errors import MiubUserError
 from miub.runners.measure import MeasureSettings, run_measurement
 
@@ -59,6 +60,12 @@ def print_measurement(result: dict[str, Any], console: Console) -> None:
     console.print(_value_table("Per layer", "layer", miub["by_layer"], names))
 
 
+def _positive_finite(value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"must be a positive finite number, got {value}")
+    return value
+
+
 @app.command()
 def measure(
     model: str = typer.Option(..., "--model", help="zoo:NAME, a Hugging Face id, or a local dir"),
@@ -71,24 +78,42 @@ def measure(
     estimator: list[str] = typer.Option(
         ["js-mi"], "--estimator", "-e", help="repeatable; see miub estimators"
     ),
-    batch_size: int = typer.Option(8, "--batch-size"),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, max=65536),
     max_tokens: int | None = typer.Option(
-        None, "--max-tokens", help="stop after about this many tokens"
+        None, "--max-tokens", min=2, help="stop after about this many tokens"
     ),
-    max_length: int = typer.Option(512, "--max-length", help="truncate texts to this many tokens"),
-    k: int = typer.Option(64, "--k", help="feature alphabet size of matrix estimators"),
-    tau: float = typer.Option(1.0, "--tau", help="softmax temperature"),
+    max_length: int = typer.Option(
+        512,
+        "--max-length",
+        min=2,
+        help="truncate texts to this many tokens (≤ the model's context)",
+    ),
+    k: int = typer.Option(
+        64, "--k", min=2, max=4096, help="feature alphabet size of matrix estimators"
+    ),
+    tau: float = typer.Option(
+        1.0, "--tau", callback=_positive_finite, help="softmax temperature (> 0, finite)"
+    ),
     feature_map: str = typer.Option(
         "projection", "--feature-map", help="projection | topk | identity"
     ),
-    seed: int = typer.Option(0, "--seed", help="seed of the random projection"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the random projection"),
     dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16"),
     device: str = typer.Option("auto", "--device"),
-    threads: int = typer.Option(1, "--threads", help="torch CPU threads (1: fastest on CPU)"),
+    threads: int = typer.Option(
+        1, "--threads", min=1, max=1024, help="torch CPU threads (1: fastest on CPU)"
+    ),
+    skip_bad_lines: bool = typer.Option(
+        False, "--skip-bad-lines", help="skip data lines that are not valid JSON rows (counted)"
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="also write the full result here"),
 ) -> None:
-    """Measure MIUB inside every LoRA module, with CE and PPL, on a data file."""
+    """Measure MIUB inside every LoRA module, with CE (all tokens) and PPL, on a data file."""
     console = Console()
+    if feature_map not in ("projection", "topk", "identity"):
+        raise MiubUserError(f"--feature-map {feature_map!r}: use projection, topk or identity")
+    if json_out is not None:
+        writable_file(json_out, "--json")
     params: dict[str, Any] = {"k": k, "tau": tau, "feature_map": feature_map, "seed": seed}
     # Pass only the parameters some chosen estimator accepts (k etc. mean nothing to cosine).
     from miub.estimators import get_spec
@@ -96,7 +121,7 @@ def measure(
     try:
         accepted = set().union(*(get_spec(name).defaults for name in estimator))
     except ValueError as error:
-        raise MiubUserError(str(error)) from None
+        raise MiubUserError(f"--estimator: {error}") from None
     settings = MeasureSettings(
         model=model,
         data=data,
@@ -108,10 +133,9 @@ def measure(
         dtype=dtype,
         device=device,
         threads=threads,
+        skip_bad_lines=skip_bad_lines,
         estimator_params={key: v for key, v in params.items() if key in accepted},
     )
-    if json_out is not None and json_out.parent and not json_out.parent.exists():
-        raise MiubUserError(f"--json: directory {json_out.parent} does not exist; create it first")
     with Progress(
         TextColumn("measuring"),
         BarColumn(),
@@ -126,6 +150,11 @@ def measure(
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     print_measurement(result, console)
+    skipped = result["data"].get("skipped_lines", 0)
+    if skipped:
+        console.print(f"skipped {skipped} bad lines of {data} (--skip-bad-lines)")
     if json_out is not None:
-        json_out.write_text(json.dumps(result, indent=2))
+        from miub.jsonio import dumps
+
+        json_out.write_text(dumps(result, indent=2), encoding="utf-8")
         console.print(f"wrote {json_out}")

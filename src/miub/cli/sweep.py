@@ -20,13 +20,14 @@ from rich.progress import (
 from rich.table import Table
 
 from miub.cli.main import app
+from miub.errors import MiubUserError, merge, parse_assignments
 from miub.sweeps import (
+    CSV_NAME,
     STORE_NAME,
     RunStore,
     check_study,
     describe_grid,
     expand_grid,
-    load_study,
     resolve_study_path,
     run_sweep,
     study_hash,
@@ -34,8 +35,9 @@ from miub.sweeps import (
 from miub.sweeps.cost import RunCost, estimate_run_cost, model_config_for_cost
 from miub.sweeps.grid import PlannedRun
 from miub.sweeps.outcome import RunOutcome
-from miub.sweeps.runners import RUNNER_ENV
-from miub.sweeps.study import Study
+from miub.sweeps.run_function import RUN_FUNCTION_ENV, run_function_from_env
+from miub.sweeps.store import verify_store
+from miub.sweeps.study import Study, load_study_data, parse_study
 
 
 class RichProgress:
@@ -92,17 +94,28 @@ def sweep(
     tokens_per_example: int | None = typer.Option(None, "--tokens-per-example", min=1, help="--dry-run: mean training tokens per example (default: max_length, an upper bound)"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="re-run failed runs too"),
     allow_changed: bool = typer.Option(False, "--allow-changed", help="run a changed study into an existing DIR"),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="runs in flight (overrides executor.workers)"),
+    workers: int | None = typer.Option(None, "--workers", min=1, max=4096, help="runs in flight (overrides executor.workers)"),
     executor: str | None = typer.Option(None, "--executor", help="local | ray (overrides executor.kind)"),
-    runner: str | None = typer.Option(
-        None, "--runner", envvar=RUNNER_ENV, metavar="MODULE:FUNCTION",
+    rebuild_store: bool = typer.Option(
+        False, "--rebuild-store", "--repair",
+        help="rebuild runs.sqlite from runs/*/ (the old store is kept as runs.sqlite.damaged-TIME)",
+    ),
+    set_values: list[str] | None = typer.Option(
+        None, "--set", metavar="PATH=VALUE", help="override a study key, e.g. training.epochs=2 (repeatable)",
+    ),
+    run_function: str | None = typer.Option(
+        None, "--run-function", "--runner", envvar=RUN_FUNCTION_ENV, metavar="MODULE:FUNCTION",
         help="advanced: the function that performs one run (default: miub train's code path)",
     ),
 ) -> None:  # fmt: skip
     """Run every run of a study that has not finished yet; kill it any time and re-run."""
     console = Console(stderr=True)
     path = resolve_study_path(study_file)
-    study = load_study(path)
+    data = load_study_data(path)
+    if set_values and isinstance(data, dict):
+        data = merge(data, parse_assignments(set_values, "--set"))
+    study = parse_study(data, source=str(path) + (" with --set" if set_values else ""))
+    run_function = run_function or run_function_from_env()
     overrides: dict[str, Any] = {}
     if workers is not None:
         overrides["workers"] = workers
@@ -111,7 +124,7 @@ def sweep(
             raise typer.BadParameter("must be local or ray", param_hint="--executor")
         overrides["kind"] = executor
     settings = study.executor.model_copy(update=overrides)
-    for warning in check_study(study):
+    for warning in check_study(study, run_function=run_function):
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     if dry_run:
         _print_grid(study, out, CostAssumptions(mfu, peak_tflops, tokens_per_example))
@@ -121,16 +134,19 @@ def sweep(
         summary = run_sweep(
             study,
             out,
-            study_text=path.read_text(encoding="utf-8"),
-            runner=runner,
+            study_text=_study_text(path, study, bool(set_values)),
+            run_function=run_function,
             executor=settings,
             retry_failed=retry_failed,
             allow_changed=allow_changed,
+            rebuild=rebuild_store,
             check=False,
             observer=progress,
         )
     finally:
         progress.stop()
+    for note in summary.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
     console.print(
         f"sweep {summary.study}: {summary.total} runs — {summary.done} done, {summary.failed}"
         f" failed, {summary.skipped} already finished → {summary.out_dir / 'results.csv'}",
@@ -138,8 +154,54 @@ def sweep(
         soft_wrap=True,
     )
     if summary.failed:
-        console.print("some runs failed (errors in runs.sqlite); re-run with --retry-failed")
+        console.print(
+            f"some runs failed: `miub runs {out} --failed` lists them; re-run with --retry-failed"
+        )
         raise typer.Exit(1)
+
+
+def _study_text(path: Path, study: Study, overridden: bool) -> str:
+    """The text kept as DIR/study.yaml: the file as written, or the study with --set applied."""
+    if not overridden:
+        return path.read_text(encoding="utf-8")
+    import yaml
+
+    return yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False)
+
+
+@app.command("runs")
+def runs(
+    out: Path = typer.Argument(..., metavar="DIR", help="a sweep's results dir"),
+    failed: bool = typer.Option(False, "--failed", help="only the failed runs, with their errors"),
+) -> None:
+    """List the runs of a sweep dir with their status (``--failed``: the failed ones and why)."""
+    if not (out / STORE_NAME).is_file():
+        raise MiubUserError(f"{out} holds no {STORE_NAME}; pass the --out dir of a sweep")
+    verify_store(out, STORE_NAME, CSV_NAME)
+    console = Console(soft_wrap=True)
+    with RunStore(out / STORE_NAME, read_only=True) as store:
+        if failed:
+            rows = store.failed_runs()
+            for key, model, error in rows:
+                console.print(f"{key}  {model}  {error}", highlight=False, markup=False)
+            console.print(f"{len(rows)} failed runs", highlight=False)
+            return
+        statuses = store.all_statuses()
+    counts: dict[str, int] = {}
+    for key, status in statuses.items():
+        counts[status] = counts.get(status, 0) + 1
+        console.print(f"{key}  {status}", highlight=False, markup=False)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    console.print(f"{len(statuses)} runs: {summary}", highlight=False)
+
+
+@app.command("tasks")
+def tasks() -> None:
+    """List the task names that --task and a study's grid.tasks accept."""
+    from miub import tasks as registry
+
+    for name in registry.names():
+        typer.echo(name)
 
 
 @dataclass(frozen=True)
@@ -172,6 +234,8 @@ def _print_grid(study: Study, out: Path, assumptions: CostAssumptions) -> None:
     costs = _estimate_costs(runs, assumptions)
     statuses: dict[str, str] = {}
     note = ""
+    if (out / STORE_NAME).exists() or (out / CSV_NAME).exists():
+        verify_store(out, STORE_NAME, CSV_NAME)
     if (out / STORE_NAME).is_file():
         with RunStore(out / STORE_NAME, read_only=True) as store:
             current = store.current_study()

@@ -97,25 +97,42 @@ def verify() -> None:
     typer.echo(f"ok: {len(zoo.names())} models, all hashes match")
 
 
+def default_build_dir() -> Path:
+    """Where ``miub zoo build`` writes by default: ``$MIUB_ZOO_BUILD_DIR``, else
+    ``$XDG_CACHE_HOME/miub/zoo`` (``~/.cache/miub/zoo``) — never the package's shipped assets."""
+    import os
+
+    if os.environ.get("MIUB_ZOO_BUILD_DIR"):
+        return Path(os.environ["MIUB_ZOO_BUILD_DIR"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "miub" / "zoo"
+
+
 @zoo_app.command("build")
 def build(
-    out: Path | None = typer.Option(None, help="Output folder (default: the package's assets)."),
-    seed: int = typer.Option(0, help="Seed of initialisation and data order."),
-    steps: int = typer.Option(1000, help="Optimizer steps per model."),
-    batch_size: int = typer.Option(8, help="Sequences per step."),
-    seq_len: int = typer.Option(128, help="Tokens per sequence."),
+    out: Path | None = typer.Option(
+        None, help="Output folder (default: ~/.cache/miub/zoo; the shipped assets only if named)."
+    ),
+    seed: int = typer.Option(0, min=0, help="Seed of initialisation and data order."),
+    steps: int = typer.Option(1000, min=1, max=10_000_000, help="Optimizer steps per model."),
+    batch_size: int = typer.Option(8, min=1, max=65536, help="Sequences per step."),
+    seq_len: int = typer.Option(128, min=1, max=65536, help="Tokens per sequence."),
     sizes: str = typer.Option("", help="Comma-separated model names to build (default: all)."),
-    threads: int = typer.Option(1, help="torch CPU threads (1 is fastest on a shared machine)."),
+    threads: int = typer.Option(
+        1, min=1, max=1024, help="torch CPU threads (1 is fastest on a shared machine)."
+    ),
 ) -> None:
     """Pretrain the zoo from scratch: corpus, tokenizer, every size, manifest."""
     import torch
 
+    from miub.cli.paths import writable_dir
     from miub.errors import MiubUserError
     from miub.zoo.build import build_zoo
     from miub.zoo.pretrain import PretrainSettings
-    from miub.zoo.registry import assets_dir
     from miub.zoo.specs import MODEL_SPECS
 
+    settings = PretrainSettings(steps=steps, batch_size=batch_size, seq_len=seq_len, seed=seed)
+    target = writable_dir(out if out is not None else default_build_dir(), "--out")
     torch.set_num_threads(threads)
     wanted = [s for s in sizes.split(",") if s]
     specs = [s for s in MODEL_SPECS if not wanted or s.name in wanted]
@@ -123,8 +140,8 @@ def build(
     if unknown:
         valid = ", ".join(s.name for s in MODEL_SPECS)
         raise MiubUserError(f"unknown sizes {sorted(unknown)}; valid: {valid}")
-    settings = PretrainSettings(steps=steps, batch_size=batch_size, seq_len=seq_len, seed=seed)
     console = Console()
+    console.print(f"building into {target}", highlight=False)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -138,8 +155,6 @@ def build(
         def on_step(name: str, step: int, loss: float) -> None:
             progress.update(bars[name], completed=step + 1, loss=loss)
 
-        manifest = build_zoo(
-            out or assets_dir(), specs, settings, on_step=on_step, log=progress.console.print
-        )
+        manifest = build_zoo(target, specs, settings, on_step=on_step, log=progress.console.print)
     total = manifest["pretraining"]["total_wall_seconds"]
     console.print(f"built {len(specs)} models in {total:.0f} s of pretraining")

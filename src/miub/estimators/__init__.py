@@ -3,7 +3,7 @@
 Every estimator is streaming (state independent of the number of tokens), takes the two branch
 outputs of one LoRA module as float32 ``(T, d)`` tensors in ``update``, and returns an
 :class:`~miub.interface.EstimateResult` in nats (baselines: unitless) with a standard error.
-See METHOD.md §3 and :mod:`miub.estimators.registry` for the list.
+See docs/method.md §3 and :mod:`miub.estimators.registry` for the list.
 """
 
 from miub.estimators.registry import (

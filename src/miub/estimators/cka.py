@@ -93,8 +93,10 @@ class LinearCKA:
         groups = token_groups(n, self.n_tokens_, sequence_ids, self.n_groups, device)  # (T,)
         partners = self.null_.pair(x, y, groups)  # (T, k) LoRA rows of other tokens
         cross = group_outer(x, y, groups, self.n_groups)
-        null = torch.zeros_like(cross) if partners is None else (
-            group_outer(x, partners, groups, self.n_groups)
+        null = (
+            torch.zeros_like(cross)
+            if partners is None
+            else (group_outer(x, partners, groups, self.n_groups))
         )
         moments = torch.stack(
             [

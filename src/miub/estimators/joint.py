@@ -136,7 +136,10 @@ class FeatureJointEstimator:
         self._add_logits(self.feature_map_(base), lora_logits, sequence_ids)
 
     def _add_logits(
-        self, base_logits: torch.Tensor, lora_logits: torch.Tensor, sequence_ids: torch.Tensor | None
+        self,
+        base_logits: torch.Tensor,
+        lora_logits: torch.Tensor,
+        sequence_ids: torch.Tensor | None,
     ) -> None:
         """Accumulate the state from mapped logits ``(T, k)`` of both branches."""
         n, k = base_logits.shape
@@ -160,9 +163,7 @@ class FeatureJointEstimator:
         ones = torch.ones(n, 1, dtype=dtype, device=device)
         if self.sums_ is None or self.joints_ is None or self.counts_ is None:
             self.sums_ = torch.zeros(self.n_groups, 2 * k + 2, dtype=dtype, device=device)
-            self.joints_ = torch.zeros(
-                self.n_groups, len(joints), k, k, dtype=dtype, device=device
-            )
+            self.joints_ = torch.zeros(self.n_groups, len(joints), k, k, dtype=dtype, device=device)
             self.counts_ = torch.zeros(self.n_groups, dtype=dtype, device=device)
         self.sums_ += group_sum(rows, groups, self.n_groups)
         self.joints_ += torch.stack(joints, dim=1)

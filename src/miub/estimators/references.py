@@ -40,9 +40,7 @@ def normalized(value: torch.Tensor, null: torch.Tensor, ceiling: torch.Tensor) -
     return torch.where(span > 0, (value - null) / span, torch.full_like(span, float("nan")))
 
 
-def pairing_permutation(
-    n_tokens: int, seed: int, step: int, device: torch.device
-) -> torch.Tensor:
+def pairing_permutation(n_tokens: int, seed: int, step: int, device: torch.device) -> torch.Tensor:
     """``(T,)`` seeded random permutation for batch number ``step``; drawn on the CPU (so the
     same on every device) and copied to ``device`` without a host synchronisation."""
     generator = torch.Generator(device="cpu").manual_seed(seed * _STEP_STRIDE + step)

@@ -82,11 +82,16 @@ class EstimatorSpec:
             return [main]
         references = [
             MetricSpec(
-                f"{column}_{point}", f"{self.name} ({point})", "dependence",
+                f"{column}_{point}",
+                f"{self.name} ({point})",
+                "dependence",
                 self.higher_is_better if point in ("corrected", "normalized") else None,
-                point == "normalized", "mean_over_modules",
-                "unitless" if point == "normalized" else self.units, meaning, self.name,
-            )  # fmt: skip
+                point == "normalized",
+                "mean_over_modules",
+                "unitless" if point == "normalized" else self.units,
+                meaning,
+                self.name,
+            )
             for point, meaning in REFERENCE_POINTS.items()
         ]
         return [main, *references]
@@ -159,12 +164,22 @@ _SPECS = [
         "baseline (branch distinguishability, not dependence)",
     ),
     EstimatorSpec(
-        "norm-ratio", "mean_t ||l_t|| / ||o_t||", "none", "ratio", NormRatio,
-        "baseline", "baseline (relative scale of the branches, not dependence)",
+        "norm-ratio",
+        "mean_t ||l_t|| / ||o_t||",
+        "none",
+        "ratio",
+        NormRatio,
+        "baseline",
+        "baseline (relative scale of the branches, not dependence)",
     ),
     EstimatorSpec(
-        "cosine", "mean_t cos(o_t, l_t)", "none", "cosine", Cosine,
-        "dependence", "signed per-token linear alignment of the branches; unoriented",
+        "cosine",
+        "mean_t cos(o_t, l_t)",
+        "none",
+        "cosine",
+        Cosine,
+        "baseline",
+        "baseline (per-token alignment of the branches, not dependence)",
     ),
     EstimatorSpec(
         "linear-cka",

@@ -6,10 +6,9 @@ delete-a-group jackknife of the mean over G sequence groups (:mod:`.grouping`), 
 one sequence, which are correlated, stay in one group. The mean is order-independent, so
 streaming equals one-shot up to float rounding.
 
-``token-jsd``, ``miub-token`` and ``norm-ratio`` are baselines, not dependence measures
-(docs/method.md §3.3, §3.8): they barely move when the LoRA rows are permuted across tokens or
-are explained by one branch alone. ``cosine`` passes the pairing test and reports reference
-points (:class:`Cosine`).
+None of them is a dependence measure (docs/method.md §3.3, §3.8): ``token-jsd``,
+``miub-token`` and ``norm-ratio`` barely move when the LoRA rows are permuted across tokens and
+are explained by one branch alone; ``cosine`` sees only alignment (:class:`Cosine`).
 
 - ``token-jsd``: ``v_t = JSD(softmax(o_t / tau) || softmax(l_t / tau))`` over all d features, or
   over the ``top_k`` features with the largest ``|o_t|`` (per token, renormalised). Nats in
@@ -31,13 +30,12 @@ from miub.estimators.distributions import LN2, js_divergence
 from miub.estimators.feature_maps import to_log_probs
 from miub.estimators.grouping import (
     N_GROUPS,
-    Jackknife,
     accumulation_dtype,
     group_sum,
     jackknife,
     token_groups,
 )
-from miub.estimators.references import DEFAULT_TAU, normalized, reference_extras
+from miub.estimators.references import DEFAULT_TAU
 from miub.interface import EstimateResult
 
 _NORM_EPS = 1e-30
@@ -88,24 +86,20 @@ class TokenMeanEstimator:
     def _statistic(totals: Sequence[torch.Tensor], n_tokens: float) -> torch.Tensor:
         return (totals[0][1] / n_tokens).reshape(1)
 
-    def _extras(self, fit: Jackknife) -> tuple[dict[str, float], dict[str, list[float]]]:
-        return {}, {}
-
     def result(self) -> EstimateResult:
         if self.sums_ is None:
             nan = float("nan")
             return EstimateResult(self.name, nan, nan, 0, self.params(), {}, self.units)
         fit = jackknife(self._statistic, [self.sums_], self.sums_[:, 0])
-        extras, replicates = self._extras(fit)
         return EstimateResult(
             self.name,
             fit.values[0],
             fit.stderrs[0],
             self.n_tokens_,
             self.params(),
-            extras,
+            {},
             self.units,
-            replicates={"value": fit.replicates[0], **replicates},
+            replicates={"value": fit.replicates[0]},
         )
 
 
@@ -178,15 +172,9 @@ class NormRatio(TokenMeanEstimator):
 class Cosine(TokenMeanEstimator):
     """``cosine`` = mean_t <o_t, l_t> / (||o_t|| ||l_t||) (unitless, in [-1, 1]; 0 if a branch is 0).
 
-    A (linear, signed) dependence measure: it passes the pairing test (docs/method.md §3.8), so
-    it reports the reference points of docs/method.md §3.7. With unit vectors
-    ``u_t = o_t / ||o_t||`` and ``w_t = l_t / ||l_t||`` (0 for a zero vector):
-
-        null    = (1/T^2) <sum_t u_t, sum_s w_s>   (the mean over every pairing of the tokens,
-                  i.e. the expectation under a random permutation; a mean has no plug-in bias),
-        ceiling = (1/T) sum_t ||u_t||^2             (= 1: the cosine of o with itself).
-
-    State: G group sums of ``(1, cos_t, ||u_t||^2, u_t, w_t)``, ``(G, 3 + 2d)`` in float64.
+    A baseline: it sees only dependence that is alignment in the same coordinates. On a trained
+    tiny model it fails the pairing test (docs/method.md §3.8): in a module whose branches are
+    clearly dependent (js-mi sees it) the value does not move when the pairing is broken.
     """
 
     name = "cosine"
@@ -195,30 +183,3 @@ class Cosine(TokenMeanEstimator):
     def per_token(self, base: torch.Tensor, lora: torch.Tensor) -> torch.Tensor:
         norms = base.norm(dim=1) * lora.norm(dim=1)  # (T,)
         return (base * lora).sum(dim=1) / norms.clamp_min(_NORM_EPS)
-
-    def rows(self, base: torch.Tensor, lora: torch.Tensor) -> torch.Tensor:
-        dtype = accumulation_dtype(base.device)
-        base, lora = base.to(dtype), lora.to(dtype)
-        unit_base = base / base.norm(dim=1, keepdim=True).clamp_min(_NORM_EPS)  # (T, d)
-        unit_lora = lora / lora.norm(dim=1, keepdim=True).clamp_min(_NORM_EPS)  # (T, d)
-        cosine = (unit_base * unit_lora).sum(dim=1, keepdim=True)  # (T, 1)
-        self_cosine = (unit_base * unit_base).sum(dim=1, keepdim=True)  # (T, 1)
-        ones = torch.ones_like(cosine)
-        return torch.cat([ones, cosine, self_cosine, unit_base, unit_lora], dim=1)  # (T, 3 + 2d)
-
-    @staticmethod
-    def _statistic(totals: Sequence[torch.Tensor], n_tokens: float) -> torch.Tensor:
-        """value, null, ceiling, normalized."""
-        sums = totals[0]
-        d = (sums.shape[0] - 3) // 2
-        value = sums[1] / n_tokens
-        null = (sums[3 : 3 + d] * sums[3 + d :]).sum() / (n_tokens * n_tokens)
-        ceiling = sums[2] / n_tokens
-        return torch.stack([value, null, ceiling, normalized(value, null, ceiling)])
-
-    def _extras(self, fit: Jackknife) -> tuple[dict[str, float], dict[str, list[float]]]:
-        index = {name: i for i, name in enumerate(_COSINE_NAMES)}
-        return reference_extras(fit, index, "cosine"), {"normalized": fit.replicates[3]}
-
-
-_COSINE_NAMES = ("cosine", "cosine_null", "cosine_ceiling", "cosine_normalized")

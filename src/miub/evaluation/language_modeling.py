@@ -1,4 +1,4 @@
-"""Cross-entropy and perplexity on held-out text (METHOD.md §4).
+"""Cross-entropy and perplexity on held-out text (docs/method.md §4).
 
     CE  = - sum_i sum_{t in S_i} log p(x_{i,t} | x_{i,<t}) / sum_i |S_i|     (nats per token)
     PPL = exp(CE)

@@ -1,4 +1,4 @@
-"""Multiple-choice accuracy scored exactly as lm-evaluation-harness scores it (METHOD.md §4).
+"""Multiple-choice accuracy scored exactly as lm-evaluation-harness scores it (docs/method.md §4).
 
 For an example with context ``c``, choices ``a_1 … a_K`` and gold label ``y``:
 

@@ -4,7 +4,7 @@ A *LoRA module* here is a peft ``LoraLayer`` whose base layer maps tokens to fea
 ``torch.nn.Linear`` (Llama/Phi-3 projections, including the fused Phi-3 ``qkv_proj`` and
 ``gate_up_proj``, whose whole fused output is the module's ``d``) or a GPT-2 ``Conv1D`` (which
 peft wraps with ``fan_in_fan_out``). Embedding and convolution LoRA layers are not token-aligned
-feature maps in the sense of METHOD.md §2 and are skipped.
+feature maps in the sense of docs/method.md §2 and are skipped.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Results of a capture pass and their aggregation over modules (docs/method.md §3).
+"""Results of a capture pass and their aggregation over modules (docs/method.md §3.6).
 
 Aggregation: per module → per layer (mean of the layer's modules) → model (mean over all
 modules, not over layers) and per module type (attention vs FFN).
@@ -14,7 +14,7 @@ replicate,
 
     se = sqrt((G' - 1) / G' * sum_g (theta_(g) - theta_.)^2)
 
-(Efron & Tibshirani 1993, §11.2, applied to the mean over modules). This is an eval-sampling
+(Efron & Tibshirani 1993, section 11.2, applied to the mean over modules). This is an eval-sampling
 error (which tokens were evaluated), not seed uncertainty. Only when some module lacks
 replicates (an estimator written to the older protocol) does the aggregate fall back to
 ``sqrt(sum_m se_m**2) / M``, which treats the modules as independent and understates the

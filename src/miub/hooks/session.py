@@ -11,7 +11,7 @@ A forward-pre-hook on the model passed in (the *top model*) marks the start of e
 reads its token mask, hashes its real token ids (:mod:`miub.hooks.token_hash`) and gives every
 real token its *sequence id*: the global index of its sequence (a batch row with at least one
 real token) counted across the forwards of this capture, so the ids, and the jackknife groups
-the estimators form from them (group = id mod G, docs/method.md §3), do not depend on how the
+the estimators form from them (group = id mod G, docs/method.md §3.6), do not depend on how the
 sequences are batched. Taps on every LoRA module (:mod:`miub.hooks.taps`) split the module
 output into base and LoRA branches and feed the estimators. Register hooks before any
 ``torch.compile``. The model should be in eval mode (docs/method.md §2): in training mode LoRA
@@ -184,7 +184,8 @@ class Capture:
                 if isinstance(dropout, nn.Dropout) and dropout.p > 0:
                     warnings.warn(
                         "model is in training mode with LoRA dropout; the captured LoRA branch "
-                        "includes dropout — call model.eval() for docs/method.md §2 measurements",
+                        "includes dropout — call model.eval() for docs/method.md §2 "
+                        "measurements",
                         stacklevel=3,
                     )
                     return

@@ -237,10 +237,11 @@ class ModuleTap:
         ids = self.state.sequence_ids
         for index, estimator in enumerate(self.estimators):
             if factors is not None and self._factored[index]:
+                update_factored = estimator.update_factored  # type: ignore[attr-defined]
                 if self._takes_ids_factored[index]:
-                    estimator.update_factored(base, *factors, sequence_ids=ids)  # type: ignore[attr-defined]
+                    update_factored(base, *factors, sequence_ids=ids)
                 else:
-                    estimator.update_factored(base, *factors)  # type: ignore[attr-defined]
+                    update_factored(base, *factors)
                 continue
             if lora is None:
                 first, *rest = calls

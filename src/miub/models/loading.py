@@ -193,14 +193,97 @@ def load_adapter(
     from peft import PeftModel
 
     path = Path(adapter_dir).expanduser()
-    if not (path / "adapter_config.json").is_file():
-        raise MiubUserError(
-            f"adapter directory {adapter_dir} has no adapter_config.json; pass a peft save_pretrained dir"
-        )
+    check_adapter(model, path)  # every problem is one line here, before peft (no network)
     peft_model = PeftModel.from_pretrained(model, str(path), is_trainable=trainable)
     if not trainable:
         peft_model.eval()
     return peft_model
+
+
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+_RESAVE = "re-save the adapter (peft save_pretrained)"
+
+
+def check_adapter(model: torch.nn.Module, path: Path) -> None:
+    """Check a local peft adapter dir against ``model`` before loading it.
+
+    One MiubUserError line, naming the file, for: a missing dir or ``adapter_config.json``,
+    broken JSON, a missing weights file (so peft never falls back to a hub lookup), a truncated
+    safetensors file, target modules the model does not have, and LoRA tensors whose shapes do
+    not fit the model (naming the layer and both dims; LoRA ``A`` is ``(r, in)``, ``B`` is
+    ``(out, r)``).
+    """
+    import json
+
+    if not path.is_dir():
+        raise MiubUserError(f"--adapter {path} is not a directory; pass a peft save_pretrained dir")
+    config_file = path / "adapter_config.json"
+    if not config_file.is_file():
+        raise MiubUserError(
+            f"adapter directory {path} has no adapter_config.json; pass a peft save_pretrained dir"
+        )
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            raise ValueError("not a JSON object")
+    except (UnicodeDecodeError, ValueError) as error:
+        raise MiubUserError(f"{config_file} is not valid JSON ({error}); {_RESAVE}") from None
+    weights = next((path / name for name in ADAPTER_WEIGHTS if (path / name).is_file()), None)
+    if weights is None:
+        raise MiubUserError(f"{path / ADAPTER_WEIGHTS[0]} is missing; {_RESAVE}")
+    base = config.get("base_model_name_or_path")
+    trained_on = f" (the adapter was trained on {base})" if base else ""
+    targets = config.get("target_modules") or []
+    if isinstance(targets, str):
+        targets = [targets]
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = sorted(set(targets) - names)
+    if missing:
+        raise MiubUserError(
+            f"{config_file}: target modules {', '.join(missing)} are not in the model"
+            f"{trained_on}; pass the adapter's own base model"
+        )
+    if weights.suffix != ".safetensors":
+        return
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(weights), framework="pt") as handle:
+            shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+    except Exception as error:  # safetensors raises its own SafetensorError for bad files
+        raise MiubUserError(f"{weights} cannot be read ({_first_line(error)}); {_RESAVE}") from None
+    for key, shape in shapes.items():
+        problem = _lora_shape_problem(model, key, shape)
+        if problem is not None:
+            raise MiubUserError(f"{weights}: {problem}{trained_on}; pass the adapter's base model")
+
+
+def _lora_shape_problem(model: torch.nn.Module, key: str, shape: tuple[int, ...]) -> str | None:
+    """Why LoRA tensor ``key`` of ``shape`` does not fit ``model`` (None if it fits)."""
+    for part, index in ((".lora_A.", 1), (".lora_B.", 0)):
+        if part not in key:
+            continue
+        module_name = key.split(part)[0].removeprefix("base_model.model.")
+        try:
+            module = model.get_submodule(module_name)
+        except AttributeError:
+            return f"layer {module_name} of the adapter is not in the model"
+        weight = getattr(module, "weight", None)
+        if weight is None or len(shape) != 2:
+            return None
+        if hasattr(module, "in_features"):  # nn.Linear: weight (out, in)
+            dims = (int(module.out_features), int(module.in_features))  # type: ignore[arg-type]
+        else:  # GPT-2 Conv1D: weight (in, out)
+            dims = (int(weight.shape[1]), int(weight.shape[0]))
+        expected = dims[1] if index == 1 else dims[0]
+        if shape[index] != expected:
+            side = "in" if index == 1 else "out"
+            return (
+                f"layer {module_name}: the adapter's {part.strip('.')} is {shape[0]}x{shape[1]},"
+                f" but the model's {side} dim is {expected} (the model's layer is"
+                f" {dims[1]} in -> {dims[0]} out)"
+            )
+    return None
 
 
 def count_parameters(model: torch.nn.Module) -> dict[str, int]:

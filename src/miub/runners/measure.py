@@ -36,6 +36,7 @@ class MeasureSettings:
     dtype: str = "float32"
     device: str = "auto"
     threads: int | None = 1  # torch CPU threads during the measurement; None = torch's setting
+    skip_bad_lines: bool = False  # skip (and count) data lines that are not valid rows
     estimator_params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,19 +77,29 @@ def run_measurement(
 def _run_measurement(
     settings: MeasureSettings, on_progress: ProgressCallback | None
 ) -> dict[str, Any]:
-    from miub.hooks import capture
     from miub.evaluation import evaluate_language_modeling
+    from miub.hooks import capture
     from miub.models.loading import load_adapter, load_model_and_tokenizer
 
     if settings.batch_size < 1:
         raise MiubUserError("--batch-size must be at least 1")
     if settings.max_tokens is not None and settings.max_tokens < 2:
         raise MiubUserError("--max-tokens must be at least 2")
-    dataset = read_jsonl(settings.data)
+    if settings.max_length < 2:
+        raise MiubUserError("--max-length must be at least 2 tokens")
+    dataset = read_jsonl(settings.data, skip_bad_lines=settings.skip_bad_lines)
     started = time.perf_counter()
     model, tokenizer = load_model_and_tokenizer(
         settings.model, dtype=settings.dtype, device=settings.device
     )
+    context = getattr(model.config, "max_position_embeddings", None) or getattr(
+        model.config, "n_positions", None
+    )
+    if isinstance(context, int) and settings.max_length > context:
+        raise MiubUserError(
+            f"--max-length {settings.max_length} exceeds the {context}-token context of"
+            f" {settings.model}; pass --max-length {context} or less"
+        )
     if settings.adapter is not None:
         model = load_adapter(model, settings.adapter)
     counts = [len(tokenizer(text)["input_ids"]) for text in dataset.texts]
@@ -116,7 +127,12 @@ def _run_measurement(
     settings_record["adapter"] = str(settings.adapter) if settings.adapter else None
     return {
         "settings": settings_record,
-        "data": {"kind": dataset.kind, "n_texts": len(texts), "sha256": dataset.sha256},
+        "data": {
+            "kind": dataset.kind,
+            "n_texts": len(texts),
+            "sha256": dataset.sha256,
+            "skipped_lines": dataset.skipped_lines,
+        },
         "ce": ce,
         "ppl": math.exp(ce),
         "n_scored_tokens": scored_tokens,

@@ -3,7 +3,10 @@
 :func:`check_study` raises one :class:`~miub.errors.MiubUserError` naming every problem
 (unknown zoo model, missing model directory, unknown task or estimator, a rank larger than the
 smallest dimension of a LoRA target module, a data size larger than a task's training pool) and returns warnings for what cannot be checked
-here (a Hugging Face id that is not in the local cache). Model shapes come from the model's
+here (a Hugging Face id that is not in the local cache, when a stand-in run function needs no
+model). With the default run function (training) a hub id missing from the local cache, a
+device this machine does not have and an unknown dtype are problems too: the sweep fails
+once, before its first run, instead of in every run. Model shapes come from the model's
 ``config.json`` (zoo models: the shipped file, else the zoo's spec); no weights are loaded.
 """
 
@@ -20,8 +23,13 @@ from miub.sweeps.study import Study
 ZOO_PREFIX = "zoo:"
 
 
-def check_study(study: Study) -> list[str]:
-    """Raise a MiubUserError listing every problem; return warnings (possibly empty)."""
+def check_study(study: Study, run_function: object = None) -> list[str]:
+    """Raise a MiubUserError listing every problem; return warnings (possibly empty).
+    ``run_function``: what will perform the runs; None or the default (training) means the
+    models must be loadable here, offline."""
+    from miub.sweeps.run_function import DEFAULT_RUN_FUNCTION
+
+    trains = run_function is None or run_function == DEFAULT_RUN_FUNCTION
     problems: list[str] = []
     warnings: list[str] = []
     shapes: dict[str, dict[str, Any]] = {}
@@ -32,7 +40,13 @@ def check_study(study: Study) -> list[str]:
         except LookupError as error:
             model_problems.setdefault(str(error), []).append(f"grid.models[{index}]")
             continue
-        if config is None:
+        if config is None and trains:
+            model_problems.setdefault(
+                f"model {model!r} is not in the local Hugging Face cache and miub never"
+                " downloads; download it first (huggingface-cli download) or pass a local dir",
+                [],
+            ).append(f"grid.models[{index}]")
+        elif config is None:
             warnings.append(
                 f"model {model!r} is not in the local Hugging Face cache; rank limits unchecked"
             )
@@ -46,6 +60,8 @@ def check_study(study: Study) -> list[str]:
         problems += _check_task_sizes(study, tasks, warnings)
     problems += _check_names("estimators", study.estimators, _estimator_names())
     problems += _check_ranks(study, shapes)
+    if trains:
+        problems += _check_device(study.training.device, study.training.dtype)
     if problems:
         raise MiubUserError("; ".join(problems))
     return warnings
@@ -104,6 +120,24 @@ def _check_ranks(study: Study, shapes: dict[str, dict[str, Any]]) -> list[str]:
                 f"grid.ranks: rank {rank} exceeds {limit[0]}, the smallest LoRA target"
                 f" dimension of {model} ({limit[1]})"
             )
+    return problems
+
+
+def _check_device(device: str, dtype: str) -> list[str]:
+    """The study's device exists on this machine and its dtype is one miub knows."""
+    problems = []
+    if dtype not in ("float32", "bfloat16", "float16"):
+        problems.append(
+            f"training.dtype: unknown dtype {dtype!r}; use float32, bfloat16 or float16"
+        )
+    try:
+        from miub.models.loading import resolve_device
+
+        resolve_device(device)
+    except MiubUserError as error:
+        problems.append(f"training.device: {error}")
+    except ImportError:
+        pass
     return problems
 
 

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+
 from miub.sweeps.outcome import (
     Dispatch,
     Executor,
@@ -34,6 +35,7 @@ from miub.sweeps.outcome import (
 )
 from miub.sweeps.run_function import RunFunction
 from miub.sweeps.study import ExecutorSettings
+
 
 class SequentialExecutor:
     """Runs each job in this process, one after another."""

@@ -1,11 +1,14 @@
-"""``DIR/results.csv``: one row per finished run of the current study, in grid order.
+"""``DIR/results.csv``: one row per finished run of the store's studies, in grid order.
 
 Columns, exactly: ``study, run_key, model, n_params, task, rank, data_size, seed, status, ce,
-ppl, acc, acc_norm``, then ``<estimator>, <estimator>_stderr`` for every MIUB estimator present
-in any run's metrics (the registered estimators, :data:`KNOWN_ESTIMATORS`, in registry order),
-then ``wall_s``. Failed runs have empty metrics. Secondary values that runs also report
-(``base_token_mi``, ``lora_token_mi``, prefixed duplicates such as ``dpi_mi``, ...) stay in
-each run's result JSON in the store and in ``runs/<run_key>/result.json``.
+ppl, acc, acc_norm``, then, for every estimator metric (kind ``dependence`` or ``baseline`` in
+the metric registry :mod:`miub.metrics`) present in any run's metrics, its value and, when the
+registry says it has one, its standard error (:func:`miub.metrics.metric_columns`, registry
+order), then ``wall_s``. Failed runs have empty metrics. Values the registry does not know stay
+in each run's result JSON in the store and in ``runs/<run_key>/result.json``.
+
+Rows: the current study's runs in grid order, after the finished runs of studies run earlier
+into the same dir (``--allow-changed``) that it does not list, each row naming its study.
 
 Cost: rows are appended as runs finish (O(1) per run); the file is rewritten atomically
 (temp file + ``os.replace``) when a sweep starts, when a new estimator column appears, and
@@ -22,35 +25,24 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from miub.metrics import metric_columns, metrics_in
 from miub.sweeps.store import FinishedRun
 
 BASE_COLUMNS = (
     "study", "run_key", "model", "n_params", "task", "rank", "data_size", "seed", "status",
     "ce", "ppl", "acc", "acc_norm",
 )  # fmt: skip
-KNOWN_ESTIMATORS = (
-    "js_mi", "mi", "dpi", "token_jsd", "miub_token", "norm_ratio", "cosine", "linear_cka",
-)  # fmt: skip
-"""``miub.estimators.list_estimators()`` names with ``-`` → ``_`` (a test keeps them equal)."""
+_EXTERNAL_COLUMNS = ("ce", "ppl", "acc", "acc_norm")
 
 
 def estimators_in(metrics: dict[str, Any]) -> set[str]:
-    """The MIUB estimator names among a run's flat metrics."""
-    return {name for name in KNOWN_ESTIMATORS if name in metrics}
-
-
-def estimator_order(names: Iterable[str]) -> list[str]:
-    """Estimators in registry order."""
-    names = set(names)
-    return [name for name in KNOWN_ESTIMATORS if name in names]
+    """The estimator metrics (registry kinds dependence / baseline) among a run's metrics."""
+    return {spec.name for spec in metrics_in(metrics) if spec.kind != "external"}
 
 
 def csv_columns(estimators: Iterable[str]) -> list[str]:
-    """The full header for these estimators."""
-    columns = list(BASE_COLUMNS)
-    for name in estimator_order(estimators):
-        columns += [name, f"{name}_stderr"]
-    return [*columns, "wall_s"]
+    """The full header for these estimator metrics."""
+    return [*BASE_COLUMNS, *metric_columns(estimators), "wall_s"]
 
 
 def _parameter_count(result: dict[str, Any]) -> Any:
@@ -76,9 +68,8 @@ def csv_record(study: str, run: FinishedRun) -> dict[str, str]:
         "status": run.status,
         "wall_s": run.wall_s,
     }
-    for name in ("ce", "ppl", "acc", "acc_norm", *estimators_in(metrics)):
+    for name in (*_EXTERNAL_COLUMNS, *metric_columns(estimators_in(metrics))):
         record[name] = metrics.get(name)
-        record[f"{name}_stderr"] = metrics.get(f"{name}_stderr")
     return {column: _cell(value) for column, value in record.items()}
 
 
@@ -88,14 +79,15 @@ class CsvExport:
     def __init__(self, path: Path, study: str) -> None:
         self.path = path
         self.study = study
-        self._records: dict[str, tuple[int, dict[str, str]]] = {}
+        self._records: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
         self._estimators: set[str] = set()
         self._columns: list[str] = csv_columns(())
 
-    def add(self, run: FinishedRun) -> bool:
-        """Remember a finished run; True when it brought a new estimator column."""
-        record = csv_record(self.study, run)
-        self._records[run.key] = (run.position, record)
+    def add(self, run: FinishedRun, study: str | None = None, group: int = 1) -> bool:
+        """Remember a finished run (of ``study``, default the current one; rows sort by
+        ``(group, position)``); True when it brought a new estimator column."""
+        record = csv_record(study or self.study, run)
+        self._records[run.key] = ((group, run.position), record)
         metrics = (run.result or {}).get("metrics") or {}
         new = estimators_in(metrics) - self._estimators
         if new:

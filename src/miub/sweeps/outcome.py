@@ -18,7 +18,6 @@ from typing import Any, Literal, Protocol
 from miub.sweeps.run_function import RunFunction, resolve_run_function
 from miub.training.config import TrainConfig
 
-
 OutcomeStatus = Literal["done", "failed"]
 """How a run ended; the store's ``runs.status`` adds ``pending`` and ``running``
 (:data:`miub.sweeps.store.StoreStatus`)."""
@@ -71,7 +70,16 @@ def execute_run(runner: RunFunction | str, job: RunJob, num_threads: int) -> Run
         function = resolve_run_function(runner) if isinstance(runner, str) else runner
         result = function(job.config, job.run_dir)
         if not isinstance(result, dict):
-            raise TypeError(f"runner returned {type(result).__name__}, expected a dict")
+            raise TypeError(f"run function returned {type(result).__name__}, expected a dict")
+        bad = non_finite_metrics(result)
+        if bad:
+            message = (
+                f"NonFiniteMetrics: {', '.join(bad)}; the run diverged or its settings are"
+                " degenerate (lower learning_rate, check alpha)"
+            )
+            return RunOutcome(
+                job.key, "failed", None, message, message, time.perf_counter() - start
+            )
     except Exception as error:
         lines = str(error).strip().splitlines()
         message = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
@@ -79,6 +87,27 @@ def execute_run(runner: RunFunction | str, job: RunJob, num_threads: int) -> Run
             job.key, "failed", None, message, traceback.format_exc(), time.perf_counter() - start
         )
     return RunOutcome(job.key, "done", result, None, None, time.perf_counter() - start)
+
+
+def non_finite_metrics(result: dict[str, Any]) -> list[str]:
+    """``name=value`` of the registered metrics (not their stderrs) in ``result["metrics"]``
+    that are NaN or infinite; a missing (None) CE counts too (result.json writes NaN as null)."""
+    import math
+
+    from miub.metrics import is_metric
+
+    metrics = result.get("metrics")
+    if not isinstance(metrics, dict):
+        return []
+    bad = []
+    for name, value in metrics.items():
+        if not is_metric(name):
+            continue
+        if (isinstance(value, float) and not math.isfinite(value)) or (
+            value is None and name == "ce"
+        ):
+            bad.append(f"{name}={value}")
+    return bad
 
 
 def _limit_threads(num_threads: int) -> None:

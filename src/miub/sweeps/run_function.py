@@ -51,7 +51,9 @@ def resolve_run_function(spec: str) -> RunFunction:
     try:
         module = import_module(module_name)
     except ImportError as error:
-        raise MiubUserError(f"run function {spec!r}: cannot import {module_name} ({error})") from None
+        raise MiubUserError(
+            f"run function {spec!r}: cannot import {module_name} ({error})"
+        ) from None
     function = getattr(module, attribute, None)
     if not callable(function):
         raise MiubUserError(f"run function {spec!r}: {module_name} has no function {attribute}")

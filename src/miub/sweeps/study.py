@@ -29,10 +29,8 @@ field definitions (defaults, bounds) the sections reuse. Errors name the bad key
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
-import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +39,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from miub.errors import MiubUserError
+from miub.errors import format_validation_error as _format_validation_error
 from miub.training.config import EvalConfig, TrainConfig
 
 
@@ -210,8 +209,10 @@ class Study(BaseModel):
 
 
 def study_hash(study: Study) -> str:
-    """16-hex-digit hash of everything that changes results (all but ``executor``)."""
+    """16-hex-digit hash of everything that changes results (all but ``executor`` and the
+    free-text ``description``, which is hashed as empty: editing it changes nothing)."""
     payload = study.model_dump(mode="json", exclude={"executor"})
+    payload["description"] = ""  # as if never set: hashes of existing stores stay valid
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -228,18 +229,29 @@ def parse_study(data: Any, source: str = "<study>") -> Study:
 
 def load_study(path: str | Path) -> Study:
     """Read and validate a study YAML file (see the module docstring for the format)."""
+    return parse_study(load_study_data(path), source=str(path))
+
+
+def load_study_data(path: str | Path) -> Any:
+    """The parsed YAML of a study file, not yet validated (``--set`` overrides apply to it)."""
     path = Path(path)
+    if path.is_dir():
+        raise MiubUserError(f"study file {path} is a directory; pass a .yaml file")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise MiubUserError(f"cannot read study file {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise MiubUserError(
+            f"study file {path} is not UTF-8 text (byte offset {error.start}); pass a YAML file"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
         raise MiubUserError(f"{path}: not valid YAML{line}") from None
-    return parse_study(data, source=str(path))
+    return data
 
 
 def shipped_studies() -> dict[str, Path]:
@@ -272,25 +284,7 @@ def _all_keys() -> set[str]:
     return keys
 
 
-_KEY_PREFIX = re.compile(r"^([A-Za-z_][\w.]*): (.*)$", re.DOTALL)
-
-
 def format_validation_error(error: ValidationError) -> str:
-    """One line ``key.path: message; ...`` from a pydantic error, with key suggestions."""
-    parts = []
-    for item in error.errors():
-        location = ""
-        for part in item["loc"]:
-            location += f"[{part}]" if isinstance(part, int) else f".{part}" if location else part
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            key = str(item["loc"][-1])
-            close = difflib.get_close_matches(key, sorted(_all_keys()), n=1)
-            message = "unknown key" + (f" (did you mean {close[0]}?)" if close else "")
-        elif item["type"] == "missing":
-            message = "required key is missing"
-        elif match := _KEY_PREFIX.match(message):
-            location = f"{location}.{match.group(1)}" if location else match.group(1)
-            message = match.group(2)
-        parts.append(f"{location or '<top>'}: {message}")
-    return "; ".join(parts)
+    """One line ``key.path: message; ...`` with key suggestions
+    (:func:`miub.errors.format_validation_error`, the one formatter)."""
+    return _format_validation_error(error, _all_keys())

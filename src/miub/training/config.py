@@ -27,8 +27,8 @@ class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     estimators: list[str] = Field(default_factory=lambda: ["js-mi"])
-    k: int = Field(64, ge=2, description="feature alphabet size of matrix estimators")
-    tau: float = Field(1.0, gt=0, description="softmax temperature")
+    k: int = Field(64, ge=2, le=4096, description="feature alphabet size of matrix estimators")
+    tau: float = Field(0.5, gt=0, allow_inf_nan=False, description="softmax temperature")
     feature_map: str = Field("projection", description="projection | topk | identity")
     estimator_seed: int = 0
     eval_examples: int = Field(200, ge=1, description="validation examples for ACC / MIUB")
@@ -54,12 +54,14 @@ class TrainConfig(BaseModel):
     rank: int = Field(8, ge=1)
     data_size: int = Field(256, ge=1, description="number of fine-tuning examples (axis D)")
     seed: int = 0
-    alpha: float | None = Field(None, description="LoRA alpha; None = 2 * rank")
-    dropout: float = Field(0.05, ge=0, lt=1)
+    alpha: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="LoRA alpha; None = 2 * rank"
+    )
+    dropout: float = Field(0.05, ge=0, lt=1, allow_inf_nan=False)
     use_rslora: bool = False
     target_modules: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGET_MODULES))
-    learning_rate: float = Field(2e-3, gt=0)
-    epochs: float = Field(3.0, gt=0)
+    learning_rate: float = Field(2e-3, gt=0, le=10.0, allow_inf_nan=False)
+    epochs: float = Field(3.0, gt=0, le=1e6, allow_inf_nan=False)
     max_steps: int | None = Field(
         None,
         ge=1,
@@ -68,10 +70,14 @@ class TrainConfig(BaseModel):
     )
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(128, ge=8)
-    weight_decay: float = Field(0.0, ge=0)
-    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, allow_inf_nan=False)
     task_options: dict[str, Any] = Field(default_factory=dict, description="e.g. complexity knob")
-    dtype: str = Field("float32", description="float32 | bfloat16 | float16")
+    dtype: str = Field(
+        "float32",
+        pattern=r"^(float32|bfloat16|float16)$",
+        description="float32 | bfloat16 | float16",
+    )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     device_map: str | None = Field(
         None, description="from_pretrained device_map for models larger than one device (e.g. auto)"

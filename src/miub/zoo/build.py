@@ -183,10 +183,13 @@ def build_zoo(
 
         result = pretrain(config, spec, stream, settings, on_step=step_hook)
         folder = out / spec.name
+        staging = out / f".{spec.name}.building"  # the old folder stays until this one is whole
+        shutil.rmtree(staging, ignore_errors=True)
+        result.model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
         if folder.exists():
             shutil.rmtree(folder)
-        result.model.save_pretrained(folder, safe_serialization=True)
-        tokenizer.save_pretrained(folder)
+        staging.rename(folder)
         total, non_embedding = count_parameters(result.model)
         entry = {
             "parameters": total,

