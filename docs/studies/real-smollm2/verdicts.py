@@ -97,7 +97,7 @@ def alignment(frame: pd.DataFrame, y: pd.Series) -> dict[str, float]:
 
 
 def analyse(frame: pd.DataFrame) -> dict[str, Any]:
-    frame = frame[frame["status"] == "completed"].reset_index(drop=True)
+    frame = frame[frame["status"].isin(["done", "completed"])].reset_index(drop=True)
     columns = [c for c in frame.columns if not c.endswith("_stderr")]
     metrics = [
         m.name for m in metrics_in(columns) if frame[m.name].notna().all() and m.name != "acc_norm"
