@@ -78,10 +78,16 @@ def format_validation_error(
         elif match := _KEY_PREFIX.match(message):
             location = f"{location}.{match.group(1)}" if location else match.group(1)
             message = match.group(2)
-        if "input" in item and item["type"] not in ("extra_forbidden", "missing"):
+        if "input" in item and item["type"] in _SHOW_INPUT:
             message += f" (got {item['input']!r})"
         parts.append(f"{names.get(location, location) or '<top>'}: {message}")
     return "; ".join(parts)
+
+
+_SHOW_INPUT = {
+    "greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number",
+    "int_parsing", "float_parsing", "int_from_float", "string_pattern_mismatch", "literal_error",
+}  # fmt: skip
 
 
 def parse_assignments(assignments: Iterable[str], flag: str) -> dict[str, Any]:

@@ -106,7 +106,10 @@ def test_changed_study_is_refused_unless_allowed(tmp_path: Path) -> None:
     summary = sweep(tmp_path, out, changes={"grid__ranks": [1, 2, 8]}, allow_changed=True)
     assert (summary.total, summary.skipped, summary.done) == (24, 16, 8)  # shared configs reused
     header, rows = read_csv(out / "results.csv")
-    assert sorted({row[header.index("rank")] for row in rows}) == ["1", "2", "8"]
+    # issue 13: --allow-changed keeps the earlier study's rows (rank 4) before this study's
+    assert sorted({row[header.index("rank")] for row in rows}) == ["1", "2", "4", "8"]
+    assert [row[header.index("rank")] for row in rows[:8]] == ["4"] * 8 and len(rows) == 32
+    assert any("keeps the 8 finished runs of earlier studies" in note for note in summary.notes)
     assert "ranks:\n  - 1\n  - 2\n  - 8" in (out / "study.yaml").read_text()
     with sqlite3.connect(out / "runs.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 32  # nothing lost

@@ -2,7 +2,7 @@
 and the claim verdicts.
 
 The table answers "which metric follows the scaling laws most accurately and stably?": each
-metric is ranked on five criteria (seed CV ↓, mean |Spearman ρ| along the varied axes ↑,
+metric is ranked on five criteria (noise-to-signal ratio NSR ↓, mean |Spearman ρ| along the varied axes ↑,
 mean law error ↓, mean extrapolation error ↓, alignment ρ with 1 − ACC ↑); ``score`` is the
 mean of its ranks over the criteria it has (1 = best), and the table is sorted by it.
 """
@@ -20,13 +20,14 @@ from miub import laws
 from miub.analysis.claims import ClaimVerdict, judge_claims
 from miub.analysis.design import AXES, AxisSlice, axis_slice
 from miub.analysis.results import Metric, Results, prepare_frame
-from miub.analysis.statistics import MetricStats, alignment, axis_stats, seed_cv
+from miub.analysis.claims import _mean_nsr, judge_alignment, oriented_slices
+from miub.analysis.statistics import MetricStats, axis_stats
 from miub.errors import MiubUserError
 from miub.laws import FitResult
 
 SCORE_RULE = (
-    "mean rank over: seed CV (lower better), mean |ρ| vs the varied axes (higher), mean law "
-    "error (lower), mean extrapolation error (lower), ρ with 1 − ACC (higher); 1 = best"
+    "mean rank over: NSR (lower better), mean |ρ| vs the varied axes (higher), mean law "
+    "error (lower), mean extrapolation error (lower), within-slice ρ with 1 − ACC (higher); 1 = best"
 )
 JOINT_FORMS = ("additive", "multiplicative")
 
@@ -72,7 +73,7 @@ class Analysis:
         rows = []
         for name, row in self.stability.iterrows():
             out = {"metric": str(name), "kind": str(row["kind"]), "score": _fmt(row["score"])}
-            out["seed CV"] = _fmt(row["seed_cv"])
+            out["NSR"] = _fmt(row["nsr"])
             for axis in self.axes:
                 out[f"ρ {axis}"] = _fmt(row.get(f"rho_{axis}"), signed=True)
             out["ρ 1−ACC"] = _fmt(row["rho_err"], signed=True)
@@ -130,6 +131,7 @@ def analyze(
     joint_bootstrap: int = 100,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    claim_bootstrap: int = 400,
 ) -> Analysis:
     """Analyse a results frame (``results.csv`` as a DataFrame, or :class:`Results`).
 
@@ -153,15 +155,14 @@ def analyze(
     joint: dict[str, dict[str, FitResult]] = {}
     for metric in results.metrics:
         say(f"fitting {metric.name}")
-        cell_cv = seed_cv(frame, metric.name)
-        rho, rho_ci, n_runs = alignment(frame, metric.name, bootstrap, seed)
+        aligned = judge_alignment(frame, slices, metric.name) if metric.name != "err" else None
+        rho = aligned.numbers.get("rho_within_slices", np.nan) if aligned else np.nan
         stats[metric.name] = MetricStats(
             metric=metric,
-            seed_cv=float(cell_cv.mean()) if len(cell_cv) else float("nan"),
-            cell_cv=cell_cv,
-            alignment=rho,
-            alignment_ci=rho_ci,
-            n_aligned_runs=n_runs,
+            nsr=_mean_nsr(oriented_slices(frame, slices, metric.name)),
+            alignment=float(rho),
+            alignment_ci=(float("nan"), float("nan")),
+            n_aligned_runs=int(frame[metric.name].notna().sum()),
             axes={
                 axis: axis_stats(piece, metric.name, bootstrap, seed)
                 for axis, piece in slices.items()
@@ -173,7 +174,7 @@ def analyze(
             )
     if not slices:
         notes.append("no axis has 2 or more levels: no scaling law can be fitted")
-    claims = judge_claims(stats)
+    claims = judge_claims(frame, slices, results.metrics, claim_bootstrap, seed)
     return Analysis(
         frame=frame,
         metrics=results.metrics,
@@ -212,7 +213,7 @@ def stability_table(stats: dict[str, MetricStats], axes: list[str]) -> pd.DataFr
         row: dict[str, Any] = {
             "metric": name,
             "kind": metric.metric.kind,
-            "seed_cv": metric.seed_cv,
+            "nsr": metric.nsr,
         }
         for axis in axes:
             along = metric.axes[axis]
@@ -229,7 +230,7 @@ def stability_table(stats: dict[str, MetricStats], axes: list[str]) -> pd.DataFr
         return pd.DataFrame(columns=["kind", "score"])
     table = pd.DataFrame(rows).set_index("metric")
     criteria = {
-        "seed_cv": True,
+        "nsr": True,
         "abs_rho": False,
         "law_error": True,
         "extrapolation_error": True,

@@ -1,230 +1,453 @@
-"""Verdicts on the paper's claims, one per MIUB estimator, each with its rule and numbers.
+"""Verdicts on the paper's claims, one per dependence metric, each a calibrated test.
 
-Claims (Zhang et al. 2025, "The Scaling Law for LoRA Based on Mutual Information Upper
-Bound"; docs/method.md §1): MIUB decreases with rank R, model size N and data size D; it is more
-stable than CE and PPL; it follows the laws more accurately than CE and PPL; it agrees
-with accuracy. A verdict is ``supported``, ``not supported`` or ``inconclusive``.
+Claims (Zhang et al. 2025; docs/method.md §1), with ids: ``decreases_R``, ``decreases_N``,
+``decreases_D`` (the metric decreases with rank, model size, data size), ``stabler`` (more
+stable across seeds than CE and PPL), ``fits_better`` (follows a law more accurately than CE
+and PPL on held-out levels), ``tracks_acc`` (agrees with accuracy beyond what the design
+alone explains). Every metric is oriented by the registry and ranked within each axis slice
+(:mod:`miub.analysis.scalefree`), so verdicts are unchanged under any increasing map of a
+metric: CE and PPL get identical numbers. A verdict is one of :data:`VERDICTS`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
+import pandas as pd
+from scipy import stats
 
-from miub.analysis.statistics import MetricStats
+from miub.analysis import scalefree as sf
+from miub.analysis.design import AxisSlice, cell_columns, slice_matrix
+from miub.analysis.results import Metric
+from miub.metrics import get_metric
 
-SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
-RHO_THRESHOLD = 0.5
-MIN_LEVELS = 3
+Verdict = Literal["supported", "not supported", "inconclusive", "not enough levels"]
+ClaimId = Literal["decreases_R", "decreases_N", "decreases_D", "stabler", "fits_better", "tracks_acc"]
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+CLAIM_IDS: tuple[ClaimId, ...] = get_args(ClaimId)
+ALPHA = 0.05
+MIN_EFFECT = 2.0  # seed SDs of change across the axis for "decreases"
+CI_LEVEL = 0.95
 _AXIS_NAMES = {"N": "model size N", "R": "LoRA rank R", "D": "data size D"}
+CLAIMS: dict[ClaimId, str] = {
+    "decreases_R": "decreases with LoRA rank R",
+    "decreases_N": "decreases with model size N",
+    "decreases_D": "decreases with data size D",
+    "stabler": "is more stable across seeds than CE and PPL",
+    "fits_better": "follows a law on held-out levels more accurately than CE and PPL",
+    "tracks_acc": "tracks 1 − ACC beyond what the design (N, R, D) explains",
+}
+SHORT: dict[ClaimId, str] = {
+    "decreases_R": "↓ R",
+    "decreases_N": "↓ N",
+    "decreases_D": "↓ D",
+    "stabler": "stabler",
+    "fits_better": "fits better",
+    "tracks_acc": "≈ ACC",
+}
 
 RULE_DECREASE = (
-    f"supported if Spearman ρ ≤ −{RHO_THRESHOLD} and the 95 % bootstrap CI of the log-linear "
-    f"slope lies below 0; not supported if that CI lies above 0 (it increases); inconclusive "
-    f"otherwise (CI spans 0 or |ρ| small) or with fewer than {MIN_LEVELS} levels"
+    "OLS slope of the oriented, within-slice-ranked metric on log X, t-test with n − 2 df, "
+    f"Holm-adjusted over metrics × axes: supported if p_Holm < {ALPHA}, slope < 0 and the "
+    f"fitted change across the axis is ≥ {MIN_EFFECT:g} pooled seed SDs; not supported if "
+    "the same holds with slope > 0 (it increases); inconclusive otherwise"
 )
 RULE_STABLE = (
-    "seed CV (SD/|mean| over seeds, mean over cells), ratio MIUB/baseline on the same cells "
-    "with a 95 % bootstrap CI over cells: supported if the CI lies below 1 for both CE and "
-    "PPL; not supported if it lies above 1 for either; inconclusive otherwise"
+    "noise-to-signal ratio NSR = pooled within-cell seed SD ÷ SD of the cell means along "
+    "each axis (on ranks), averaged over axes; ratio NSR(metric)/NSR(CE or PPL) with a "
+    f"{CI_LEVEL:.0%} percentile bootstrap over seeds: supported if the CI lies below 1 for "
+    "both; not supported if it lies above 1 for either; inconclusive otherwise"
 )
 RULE_ACCURATE = (
-    "law error and extrapolation error of E + A·X^−α, averaged over the axes where both "
-    "metrics were fitted: supported if MIUB's is lower than CE's and PPL's in every "
-    "comparison; not supported if lower in at most half of them; inconclusive otherwise"
+    "leave-one-end-level-out error |ŷ − ȳ| ÷ pooled seed SD of the log-linear law (2 "
+    "parameters, rises or falls), mean over both ends of every axis with ≥ 3 levels; "
+    f"difference metric − CE (and − PPL) with a {CI_LEVEL:.0%} bootstrap over seeds: "
+    "supported if the CI lies below 0 for both; not supported if above 0 for either; "
+    "not enough levels without an axis of ≥ 3 levels"
 )
 RULE_ALIGNED = (
-    f"Spearman ρ of the metric with err = 1 − ACC across runs: supported if ρ ≥ "
-    f"{RHO_THRESHOLD} and its 95 % bootstrap CI lies above 0; not supported if the CI lies "
-    f"below {RHO_THRESHOLD}; inconclusive otherwise"
+    "within-slice Spearman ρ with 1 − ACC (weighted by runs) versus the design-only score "
+    "|ρ(log X, 1 − ACC)| in the same slices, and the partial correlation given the design "
+    "(within-cell residual ranks, one-sided t-test, Holm over metrics): supported if ρ beats "
+    f"the design-only score and p_Holm < {ALPHA}; not supported if ρ does not beat it"
 )
 
 
 @dataclass
 class ClaimVerdict:
-    """One claim judged on one estimator."""
+    """One claim judged on one metric: the test's statistic, raw and Holm p, and effect."""
 
-    claim: str
+    claim_id: ClaimId
     estimator: str
-    verdict: str
+    verdict: Verdict
     reason: str
     rule: str
+    statistic: float = float("nan")
+    p: float = float("nan")
+    p_holm: float = float("nan")
+    effect: float = float("nan")
     numbers: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def claim(self) -> str:
+        return f"{self.estimator} {CLAIMS[self.claim_id]}"
+
+    @property
+    def short(self) -> str:
+        return SHORT[self.claim_id]
+
     def to_dict(self) -> dict[str, Any]:
+        keys = ("statistic", "p", "p_holm", "effect")
         return {
+            "claim_id": self.claim_id,
             "claim": self.claim,
             "estimator": self.estimator,
             "verdict": self.verdict,
             "reason": self.reason,
             "rule": self.rule,
+            **{key: _json(getattr(self, key)) for key in keys},
             "numbers": {k: _json(v) for k, v in self.numbers.items()},
         }
 
 
-def judge_claims(stats: dict[str, MetricStats]) -> list[ClaimVerdict]:
-    """All claim verdicts, for every MIUB estimator present."""
-    verdicts: list[ClaimVerdict] = []
-    for metric in stats.values():
-        if metric.metric.kind != "miub":
-            continue
-        for axis in ("R", "N", "D"):
-            verdicts.append(judge_decrease(metric, axis))
-        verdicts.append(judge_stability(metric, stats.get("ce"), stats.get("ppl")))
-        verdicts.append(judge_accuracy(metric, stats.get("ce"), stats.get("ppl")))
-        verdicts.append(judge_alignment(metric))
-    return verdicts
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm step-down adjusted p-values (NaN entries stay NaN and do not count)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for i, index in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[index]))
+        out[index] = running
+    return out
 
 
-def judge_decrease(metric: MetricStats, axis: str) -> ClaimVerdict:
-    claim = f"MIUB decreases with {_AXIS_NAMES[axis]}"
-    name = metric.metric.name
-    along = metric.axes.get(axis)
-    if along is None:
-        return ClaimVerdict(
-            claim, name, INCONCLUSIVE, f"the study does not vary {axis}", RULE_DECREASE
-        )
-    low, high = along.slope_ci
-    numbers = {
-        "rho": along.spearman,
-        "slope": along.slope,
-        "slope_ci": [low, high],
-        "levels": along.n_levels,
-        "runs": along.n_points,
-        "change": along.change,
+def percentile_ci(samples: np.ndarray, level: float = CI_LEVEL) -> tuple[float, float]:
+    """The central ``level`` percentile interval (low, high) of finite ``samples``."""
+    finite = samples[np.isfinite(samples)]
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(finite, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+@dataclass
+class SliceData:
+    """One metric on one axis slice: log levels (L,) and oriented within-slice ranks (L, S)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+def oriented_slices(
+    frame: pd.DataFrame, slices: dict[str, AxisSlice], name: str
+) -> dict[str, SliceData]:
+    """The metric oriented by the registry (lower = better) and ranked within each slice."""
+    spec = get_metric(name)
+    out = {}
+    for axis, piece in slices.items():
+        values = pd.Series(spec.orient(piece.rows[name].to_numpy(float)), index=piece.rows.index)
+        x, y = slice_matrix(piece, values)
+        if np.isfinite(y).sum() >= 3:
+            out[axis] = SliceData(x, sf.slice_ranks(y))
+    return out
+
+
+def _mean_nsr(data: dict[str, SliceData], seeds: np.ndarray | None = None) -> float:
+    values = [sf.noise_to_signal(d.y if seeds is None else d.y[:, seeds % d.y.shape[1]]) for d in data.values()]
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def _mean_held_out(data: dict[str, SliceData], seeds: np.ndarray | None = None) -> float:
+    errors: list[float] = []
+    for d in data.values():
+        errors += sf.held_out_errors(d.x, d.y if seeds is None else d.y[:, seeds % d.y.shape[1]]).values()
+    return float(np.mean(errors)) if errors else float("nan")
+
+
+def judge_claims(
+    frame: pd.DataFrame,
+    slices: dict[str, AxisSlice],
+    metrics: list[Metric],
+    bootstrap: int = 400,
+    seed: int = 0,
+) -> list[ClaimVerdict]:
+    """All verdicts for every oriented dependence metric present, Holm within each family."""
+    judged = [m for m in metrics if m.kind == "dependence" and get_metric(m.name).oriented]
+    data = {m.name: oriented_slices(frame, slices, m.name) for m in judged}
+    references = {
+        m.name: oriented_slices(frame, slices, m.name) for m in metrics if m.name in ("ce", "ppl")
     }
-    summary = (
-        f"ρ = {along.spearman:+.2f}, slope {along.slope:+.3g} [{low:+.3g}, {high:+.3g}], "
-        f"{along.n_levels} levels, change {along.change:+.0%}"
-    )
-    if along.n_levels < MIN_LEVELS or not np.isfinite(along.spearman):
-        verdict = INCONCLUSIVE
-    elif along.spearman <= -RHO_THRESHOLD and high < 0:
-        verdict = SUPPORTED
-    elif low > 0:
-        verdict = NOT_SUPPORTED
-    else:
-        verdict = INCONCLUSIVE
-    return ClaimVerdict(claim, name, verdict, summary, RULE_DECREASE, numbers)
-
-
-def _cv_ratio(
-    metric: MetricStats, baseline: MetricStats, n_resamples: int = 1000, seed: int = 0
-) -> tuple[float, tuple[float, float]]:
-    """mean CV(metric) / mean CV(baseline) over shared cells, with a bootstrap CI over cells."""
-    both = np.column_stack([metric.cell_cv, baseline.cell_cv.reindex(metric.cell_cv.index)]).astype(
-        float
-    )
-    both = both[np.all(np.isfinite(both), axis=1)]
-    if len(both) < 2 or both[:, 1].mean() == 0:
-        return float("nan"), (float("nan"), float("nan"))
-    ratio = float(both[:, 0].mean() / both[:, 1].mean())
+    n_seeds = int(frame["seed"].nunique()) if "seed" in frame.columns else 1
     rng = np.random.default_rng(seed)
-    sample = both[rng.integers(0, len(both), (n_resamples, len(both)))]  # (B, cells, 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = sample[:, :, 0].mean(1) / sample[:, :, 1].mean(1)
-    ratios = ratios[np.isfinite(ratios)]
-    low, high = np.percentile(ratios, [2.5, 97.5])
-    return ratio, (float(low), float(high))
+    draws = rng.integers(0, n_seeds, (bootstrap, n_seeds)) if n_seeds >= 2 else None
+    verdicts: list[ClaimVerdict] = []
+    decreases = [
+        judge_decrease(m.name, axis, data[m.name].get(axis)) for m in judged for axis in _AXES
+    ]
+    _apply_holm(decreases, judge_decrease_from_holm)
+    verdicts += decreases
+    for m in judged:
+        verdicts.append(judge_stability(m.name, data[m.name], references, draws))
+        verdicts.append(judge_accuracy(m.name, data[m.name], references, draws))
+    aligned = [judge_alignment(frame, slices, m.name) for m in judged]
+    _apply_holm(aligned, judge_alignment_from_holm)
+    verdicts += aligned
+    order = {claim: i for i, claim in enumerate(CLAIM_IDS)}
+    names = [m.name for m in judged]
+    return sorted(verdicts, key=lambda v: (names.index(v.estimator), order[v.claim_id]))
+
+
+_AXES = ("R", "N", "D")
+
+
+def _apply_holm(verdicts: list[ClaimVerdict], decide: Any) -> None:
+    adjusted = holm([v.p for v in verdicts])
+    for verdict, p_holm in zip(verdicts, adjusted, strict=True):
+        verdict.p_holm = float(p_holm)
+        decide(verdict)
+
+
+def judge_decrease(name: str, axis: str, data: SliceData | None) -> ClaimVerdict:
+    """The slope test along ``axis``; the verdict is set once the family's Holm p is known."""
+    claim_id: ClaimId = f"decreases_{axis}"  # type: ignore[assignment]
+    if data is None or np.isfinite(data.y).any(axis=1).sum() < 2:
+        reason = f"the study does not vary {_AXIS_NAMES[axis]} (fewer than 2 levels with runs)"
+        return ClaimVerdict(claim_id, name, "not enough levels", reason, RULE_DECREASE)
+    result = sf.trend(data.x, data.y)
+    numbers = {
+        "slope_rank": result.slope,
+        "df": result.df,
+        "levels": int(np.isfinite(data.y).any(axis=1).sum()),
+        "nsr": sf.noise_to_signal(data.y),
+        "eta2": sf.eta_squared(data.y),
+        "kendall_w": sf.kendall_w(data.y),
+    }
+    return ClaimVerdict(
+        claim_id, name, "inconclusive", "", RULE_DECREASE,
+        statistic=result.t, p=result.p, effect=result.effect, numbers=numbers,
+    )  # fmt: skip
+
+
+def judge_decrease_from_holm(verdict: ClaimVerdict) -> None:
+    if verdict.verdict == "not enough levels":
+        return
+    significant = np.isfinite(verdict.p_holm) and verdict.p_holm < ALPHA
+    big = np.isfinite(verdict.effect) and abs(verdict.effect) >= MIN_EFFECT
+    if significant and big:
+        verdict.verdict = "supported" if verdict.statistic < 0 else "not supported"
+    verdict.reason = (
+        f"t = {verdict.statistic:+.2f} (df {verdict.numbers['df']}), p = {verdict.p:.2g}, "
+        f"p_Holm = {verdict.p_holm:.2g}, change {verdict.effect:+.2f} seed SDs over "
+        f"{verdict.numbers['levels']} levels; NSR {verdict.numbers['nsr']:.2f}, "
+        f"η² {verdict.numbers['eta2']:.2f}, W {verdict.numbers['kendall_w']:.2f}"
+    )
+
+
+def _references_or_none(
+    name: str, references: dict[str, dict[str, SliceData]], claim_id: ClaimId, rule: str
+) -> ClaimVerdict | None:
+    if not references:
+        reason = "needs CE or PPL in the results"
+        return ClaimVerdict(claim_id, name, "inconclusive", reason, rule)
+    return None
 
 
 def judge_stability(
-    metric: MetricStats, ce: MetricStats | None, ppl: MetricStats | None
+    name: str,
+    data: dict[str, SliceData],
+    references: dict[str, dict[str, SliceData]],
+    draws: np.ndarray | None,
 ) -> ClaimVerdict:
-    claim = "MIUB is more stable across seeds than CE and PPL"
-    name = metric.metric.name
-    numbers: dict[str, Any] = {"seed_cv": metric.seed_cv}
-    ratios: list[tuple[str, float, tuple[float, float]]] = []
-    for label, baseline in (("CE", ce), ("PPL", ppl)):
-        if baseline is None:
-            continue
-        ratio, ci = _cv_ratio(metric, baseline)
-        numbers[f"seed_cv_{label.lower()}"] = baseline.seed_cv
-        numbers[f"cv_ratio_{label.lower()}"] = ratio
-        numbers[f"cv_ratio_{label.lower()}_ci"] = list(ci)
-        ratios.append((label, ratio, ci))
-    fluctuation = {f"fluctuation_{axis}": along.fluctuation for axis, along in metric.axes.items()}
-    numbers.update(fluctuation)
-    usable = [r for r in ratios if np.isfinite(r[1]) and np.isfinite(r[2][0])]
-    reason = f"seed CV {metric.seed_cv:.3g}; " + "; ".join(
-        f"CV ratio to {label} {ratio:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]" for label, ratio, ci in ratios
+    """NSR ratio to CE and to PPL with a bootstrap over seeds (see :data:`RULE_STABLE`)."""
+    missing = _references_or_none(name, references, "stabler", RULE_STABLE)
+    if missing is not None:
+        return missing
+    mine = _mean_nsr(data)
+    numbers: dict[str, Any] = {"nsr": mine}
+    cis: list[tuple[float, float]] = []
+    ratio = float("nan")
+    for ref, ref_data in references.items():
+        ratio = mine / _mean_nsr(ref_data)
+        samples = (
+            np.array([_mean_nsr(data, d) / _mean_nsr(ref_data, d) for d in draws])
+            if draws is not None
+            else np.array([])
+        )
+        ci = percentile_ci(samples)
+        numbers[f"nsr_{ref}"] = _mean_nsr(ref_data)
+        numbers[f"nsr_ratio_{ref}"] = ratio
+        numbers[f"nsr_ratio_{ref}_ci"] = list(ci)
+        cis.append(ci)
+    reason = f"NSR {mine:.3g}; " + "; ".join(
+        f"ratio to {ref.upper()} {numbers[f'nsr_ratio_{ref}']:.2f} "
+        f"[{numbers[f'nsr_ratio_{ref}_ci'][0]:.2f}, {numbers[f'nsr_ratio_{ref}_ci'][1]:.2f}]"
+        for ref in references
     )
-    if len(usable) < 2:
-        verdict = INCONCLUSIVE
-        reason += "; needs CE and PPL with ≥ 2 seeds in ≥ 2 cells"
-    elif all(ci[1] < 1 for _, _, ci in usable):
-        verdict = SUPPORTED
-    elif any(ci[0] > 1 for _, _, ci in usable):
-        verdict = NOT_SUPPORTED
-    else:
-        verdict = INCONCLUSIVE
-    return ClaimVerdict(claim, name, verdict, reason, RULE_STABLE, numbers)
+    usable = [ci for ci in cis if np.isfinite(ci[0])]
+    verdict: Verdict = "inconclusive"
+    if len(usable) < len(cis) or not usable:
+        reason += "; needs ≥ 2 seeds"
+    elif all(high < 1 for _, high in usable):
+        verdict = "supported"
+    elif any(low > 1 for low, _ in usable):
+        verdict = "not supported"
+    return ClaimVerdict(
+        "stabler", name, verdict, reason, RULE_STABLE,
+        statistic=ratio, effect=float(np.log(ratio)) if ratio > 0 else float("nan"),
+        numbers=numbers,
+    )  # fmt: skip
 
 
 def judge_accuracy(
-    metric: MetricStats, ce: MetricStats | None, ppl: MetricStats | None
+    name: str,
+    data: dict[str, SliceData],
+    references: dict[str, dict[str, SliceData]],
+    draws: np.ndarray | None,
 ) -> ClaimVerdict:
-    claim = "MIUB follows the scaling laws more accurately than CE and PPL"
-    name = metric.metric.name
-    wins, total = 0, 0
-    numbers: dict[str, Any] = {}
-    parts: list[str] = []
-    for label, baseline in (("CE", ce), ("PPL", ppl)):
-        if baseline is None:
-            continue
-        for quantity in ("law_error", "extrapolation_error"):
-            mine, theirs = _paired_mean(metric, baseline, quantity)
-            if not (np.isfinite(mine) and np.isfinite(theirs)):
-                continue
-            total += 1
-            wins += int(mine < theirs)
-            numbers[f"{quantity}"] = mine
-            numbers[f"{quantity}_{label.lower()}"] = theirs
-            parts.append(f"{quantity.replace('_', ' ')} {mine:.3g} vs {label} {theirs:.3g}")
-    reason = "; ".join(parts) if parts else "no axis where both laws were fitted"
-    numbers.update({"wins": wins, "comparisons": total})
-    if total == 0:
-        verdict = INCONCLUSIVE
-    elif wins == total:
-        verdict = SUPPORTED
-    elif wins <= total / 2:
-        verdict = NOT_SUPPORTED
-    else:
-        verdict = INCONCLUSIVE
-    return ClaimVerdict(claim, name, verdict, reason, RULE_ACCURATE, numbers)
+    """Held-out error in noise units against CE and PPL (see :data:`RULE_ACCURATE`)."""
+    missing = _references_or_none(name, references, "fits_better", RULE_ACCURATE)
+    if missing is not None:
+        return missing
+    mine = _mean_held_out(data)
+    if not np.isfinite(mine):
+        reason = "no axis with ≥ 3 levels and seed replicates: nothing to hold out"
+        return ClaimVerdict("fits_better", name, "not enough levels", reason, RULE_ACCURATE)
+    numbers: dict[str, Any] = {"held_out_error": mine}
+    cis: list[tuple[float, float]] = []
+    difference = float("nan")
+    for ref, ref_data in references.items():
+        difference = mine - _mean_held_out(ref_data)
+        samples = (
+            np.array([_mean_held_out(data, d) - _mean_held_out(ref_data, d) for d in draws])
+            if draws is not None
+            else np.array([])
+        )
+        ci = percentile_ci(samples)
+        numbers[f"held_out_error_{ref}"] = _mean_held_out(ref_data)
+        numbers[f"difference_{ref}_ci"] = list(ci)
+        cis.append(ci)
+    reason = f"held-out error {mine:.2f} seed SDs; " + "; ".join(
+        f"{ref.upper()} {numbers[f'held_out_error_{ref}']:.2f} "
+        f"(difference CI [{numbers[f'difference_{ref}_ci'][0]:+.2f}, "
+        f"{numbers[f'difference_{ref}_ci'][1]:+.2f}])"
+        for ref in references
+    )
+    usable = [ci for ci in cis if np.isfinite(ci[0])]
+    verdict: Verdict = "inconclusive"
+    if usable and len(usable) == len(cis):
+        if all(high < 0 for _, high in usable):
+            verdict = "supported"
+        elif any(low > 0 for low, _ in usable):
+            verdict = "not supported"
+    return ClaimVerdict(
+        "fits_better", name, verdict, reason, RULE_ACCURATE,
+        statistic=difference, effect=difference, numbers=numbers,
+    )  # fmt: skip
 
 
-def _paired_mean(metric: MetricStats, baseline: MetricStats, quantity: str) -> tuple[float, float]:
-    pairs = [
-        (getattr(metric.axes[a], quantity), getattr(baseline.axes[a], quantity))
-        for a in metric.axes
-        if a in baseline.axes
-    ]
-    pairs = [(m, b) for m, b in pairs if np.isfinite(m) and np.isfinite(b)]
-    if not pairs:
-        return float("nan"), float("nan")
-    mine, theirs = zip(*pairs, strict=True)
-    return float(np.mean(mine)), float(np.mean(theirs))
+def judge_alignment(
+    frame: pd.DataFrame, slices: dict[str, AxisSlice], name: str
+) -> ClaimVerdict:
+    """Stratified ρ with 1 − ACC, the design-only score, and partial ρ given design and CE."""
+    if "err" not in frame.columns or not np.isfinite(frame["err"].to_numpy(float)).any():
+        reason = "no accuracy in the results"
+        return ClaimVerdict("tracks_acc", name, "inconclusive", reason, RULE_ALIGNED)
+    spec = get_metric(name)
+    rho_sum = design_sum = weight = 0.0
+    for piece in slices.values():
+        metric = spec.orient(piece.rows[name].to_numpy(float))
+        err = piece.rows["err"].to_numpy(float)
+        level = np.log(piece.rows[piece.column].to_numpy(float))
+        rho, design = sf.spearman(metric, err), sf.spearman(level, err)
+        if np.isfinite(rho) and np.isfinite(design):
+            n = float(np.isfinite(metric).sum())
+            rho_sum, design_sum, weight = rho_sum + n * rho, design_sum + n * abs(design), weight + n
+    partial, p, df = partial_given_design(frame, name)
+    partial_ce = partial_given(frame, name, "ce") if "ce" in frame.columns else float("nan")
+    if weight == 0 or not np.isfinite(partial):
+        reason = "too few runs with both the metric and 1 − ACC"
+        return ClaimVerdict("tracks_acc", name, "inconclusive", reason, RULE_ALIGNED)
+    rho, design = rho_sum / weight, design_sum / weight
+    numbers = {
+        "rho_within_slices": rho,
+        "rho_design_only": design,
+        "partial_given_design": partial,
+        "partial_given_design_df": df,
+        "partial_given_ce": partial_ce,
+    }
+    return ClaimVerdict(
+        "tracks_acc", name, "inconclusive", "", RULE_ALIGNED,
+        statistic=partial, p=p, effect=rho - design, numbers=numbers,
+    )  # fmt: skip
 
 
-def judge_alignment(metric: MetricStats) -> ClaimVerdict:
-    claim = "MIUB agrees with accuracy (lower MIUB ↔ lower 1 − ACC)"
-    name = metric.metric.name
-    rho, (low, high) = metric.alignment, metric.alignment_ci
-    numbers = {"rho_err": rho, "rho_err_ci": [low, high], "runs": metric.n_aligned_runs}
-    if not np.isfinite(rho):
-        reason = f"no accuracy to compare with ({metric.n_aligned_runs} runs with both)"
-        return ClaimVerdict(claim, name, INCONCLUSIVE, reason, RULE_ALIGNED, numbers)
-    reason = f"ρ(metric, 1 − ACC) = {rho:+.2f} [{low:+.2f}, {high:+.2f}] over {metric.n_aligned_runs} runs"
-    if rho >= RHO_THRESHOLD and low > 0:
-        verdict = SUPPORTED
-    elif high < RHO_THRESHOLD:
-        verdict = NOT_SUPPORTED
-    else:
-        verdict = INCONCLUSIVE
-    return ClaimVerdict(claim, name, verdict, reason, RULE_ALIGNED, numbers)
+def judge_alignment_from_holm(verdict: ClaimVerdict) -> None:
+    if not verdict.numbers:
+        return
+    rho, design = verdict.numbers["rho_within_slices"], verdict.numbers["rho_design_only"]
+    if rho <= design:
+        verdict.verdict = "not supported"
+    elif verdict.p_holm < ALPHA:
+        verdict.verdict = "supported"
+    verdict.reason = (
+        f"ρ within slices {rho:+.2f} vs design-only {design:+.2f}; partial r given design "
+        f"{verdict.statistic:+.2f} (p = {verdict.p:.2g}, p_Holm = {verdict.p_holm:.2g}); "
+        f"partial given CE {verdict.numbers['partial_given_ce']:+.2f}"
+    )
+
+
+def _within_cell_ranks(frame: pd.DataFrame, column: str, orient: bool) -> pd.Series:
+    values = frame[column].to_numpy(float)
+    if orient:
+        values = get_metric(column).orient(values)
+    ranks = pd.Series(stats.rankdata(values, nan_policy="omit"), index=frame.index)
+    columns = cell_columns(frame)
+    if not columns:
+        return ranks - ranks.mean()
+    return ranks - ranks.groupby([frame[c] for c in columns]).transform("mean")
+
+
+def partial_given_design(frame: pd.DataFrame, name: str) -> tuple[float, float, int]:
+    """Pearson r of within-cell residual ranks of the metric and 1 − ACC, its one-sided p
+    (r > 0) with df = n − cells − 1, and df."""
+    data = frame[np.isfinite(frame[name].to_numpy(float)) & np.isfinite(frame["err"])]
+    columns = cell_columns(data)
+    cells = data.groupby(columns).ngroups if columns else 1
+    df = len(data) - cells - 1
+    if df < 1:
+        return float("nan"), float("nan"), max(df, 0)
+    a = _within_cell_ranks(data, name, True).to_numpy()
+    b = _within_cell_ranks(data, "err", False).to_numpy()
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan"), float("nan"), df
+    r = float(np.corrcoef(a, b)[0, 1])
+    t = r * np.sqrt(df / max(1e-12, 1 - r**2))
+    return r, float(stats.t.sf(t, df)), df
+
+
+def partial_given(frame: pd.DataFrame, name: str, control: str) -> float:
+    """Partial Spearman of the metric with 1 − ACC given ``control`` across all runs."""
+    data = frame[[name, "err", control]].dropna()
+    if len(data) < 4:
+        return float("nan")
+    ranks = np.column_stack(
+        [
+            stats.rankdata(get_metric(name).orient(data[name].to_numpy(float))),
+            stats.rankdata(data["err"]),
+            stats.rankdata(get_metric(control).orient(data[control].to_numpy(float))),
+        ]
+    )
+    r = np.corrcoef(ranks, rowvar=False)
+    denominator = np.sqrt((1 - r[0, 2] ** 2) * (1 - r[1, 2] ** 2))
+    return float((r[0, 1] - r[0, 2] * r[1, 2]) / denominator) if denominator > 0 else float("nan")
 
 
 def _json(value: Any) -> Any:

@@ -100,3 +100,18 @@ def _short(value: object) -> str:
     if isinstance(value, int | np.integer) and abs(int(value)) >= 10_000:
         return f"{float(value):.3g}"
     return str(value)
+
+
+def slice_matrix(piece: AxisSlice, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, Y)``: log of the slice's levels (L,) and ``values`` of its runs as (L, S), one column
+    per seed (sorted), NaN where a run is missing. ``values`` is indexed like ``piece.rows``."""
+    rows = piece.rows
+    seeds = sorted(rows["seed"].unique()) if "seed" in rows.columns else [0]
+    levels = np.asarray(piece.levels, dtype=float)
+    matrix = np.full((len(levels), len(seeds)), np.nan)
+    level_index = {level: i for i, level in enumerate(levels)}
+    seed_index = {seed: j for j, seed in enumerate(seeds)}
+    seed_column = rows["seed"] if "seed" in rows.columns else pd.Series(0, index=rows.index)
+    for index, level, seed in zip(rows.index, rows[piece.column], seed_column, strict=True):
+        matrix[level_index[float(level)], seed_index[seed]] = float(values.loc[index])
+    return np.log(levels), matrix

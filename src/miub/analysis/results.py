@@ -16,25 +16,23 @@ import numpy as np
 import pandas as pd
 
 from miub.errors import MiubUserError
+from miub.metrics import MetricKind, column_name, metrics_in
 
 RESULTS_FILE = "results.csv"
 ID_COLUMNS = ("study", "run_key", "model", "n_params", "task", "rank", "data_size", "seed")
 AXIS_COLUMNS = ("n_params", "rank", "data_size")
-EXTERNAL_METRICS = ("ce", "ppl", "err")
-# Estimators that are readings of MIUB itself (docs/method.md §3.1–3.3); the claims are tested on
-# each. Other ``<name>`` + ``<name>_stderr`` columns are internal baselines (§3.4).
-MIUB_ESTIMATORS = ("js_mi", "mi", "dpi", "token_jsd", "miub_token")
-INTERNAL_BASELINES = ("norm_ratio", "cosine", "linear_cka")
-_DONE = {"done", "completed", "ok", "success", "finished"}
-_NOT_METRICS = {*ID_COLUMNS, "status", "wall_s", "acc", "acc_norm", "error"}
+DONE = "done"  # the store's finished status (miub.sweeps.outcome.OutcomeStatus)
+# The accuracy the metrics are compared with is err = 1 − acc; acc itself is not judged.
+_NOT_JUDGED = {"acc", "acc_norm"}
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A column to analyse. ``kind``: ``miub`` | ``internal`` | ``external``."""
+    """A column to analyse, as the registry names it (``kind``: dependence, baseline,
+    external); only oriented metrics are listed."""
 
     name: str
-    kind: str
+    kind: MetricKind
     label: str
 
 
@@ -70,7 +68,7 @@ def prepare_frame(frame: pd.DataFrame) -> Results:
     """Normalise a results frame: column names, finished runs only, ``err = 1 − acc``."""
     notes: list[str] = []
     frame = frame.copy()
-    renamed = {c: c.strip().replace("-", "_") for c in frame.columns if isinstance(c, str)}
+    renamed = {c: column_name(c.strip()) for c in frame.columns if isinstance(c, str)}
     if any(old != new for old, new in renamed.items()):
         notes.append("column names with '-' read as '_' (results from another miub version?)")
     frame = frame.rename(columns=renamed)
@@ -84,7 +82,7 @@ def prepare_frame(frame: pd.DataFrame) -> Results:
         )
     if "status" in frame.columns:
         status = frame["status"].astype(str).str.strip().str.lower()
-        done = status.isin(_DONE)
+        done = status == DONE
         if (~done).any():
             counts = status[~done].value_counts().to_dict()
             notes.append(f"left out {int((~done).sum())} unfinished runs {counts}")
@@ -100,31 +98,22 @@ def prepare_frame(frame: pd.DataFrame) -> Results:
     absent = [m for m in ("ce", "ppl", "err") if m not in {x.name for x in metrics}]
     if absent:
         notes.append(f"no values for {', '.join(absent)} (err = 1 − acc)")
-    if not any(m.kind == "miub" for m in metrics):
-        notes.append(f"no MIUB estimator columns ({', '.join(MIUB_ESTIMATORS)})")
+    if not any(m.kind == "dependence" for m in metrics):
+        notes.append("no dependence-estimator columns: no claim can be judged")
     if not metrics:
         raise MiubUserError("results.csv has no metric columns with values to analyse")
     return Results(frame=frame.reset_index(drop=True), metrics=metrics, notes=notes)
 
 
 def find_metrics(frame: pd.DataFrame) -> list[Metric]:
-    """Metrics with at least one finite value: MIUB estimators, internal baselines (any other
-    ``<name>`` with a ``<name>_stderr``), then CE, PPL and err."""
+    """The oriented registry metrics among the columns with at least one finite value, in
+    registry order (external, then estimators); ``acc`` is left to ``err = 1 − acc``."""
 
     def has_values(name: str) -> bool:
-        return name in frame.columns and bool(np.isfinite(frame[name].to_numpy(float)).any())
+        return bool(np.isfinite(frame[name].to_numpy(float)).any())
 
-    columns = [c for c in frame.columns if isinstance(c, str)]
-    estimators = [
-        c
-        for c in columns
-        if c not in _NOT_METRICS
-        and not c.endswith("_stderr")
-        and (f"{c}_stderr" in columns or c in MIUB_ESTIMATORS or c in INTERNAL_BASELINES)
-        and c not in EXTERNAL_METRICS
+    return [
+        Metric(spec.name, spec.kind, spec.label)
+        for spec in metrics_in(c for c in frame.columns if isinstance(c, str))
+        if spec.oriented and spec.name not in _NOT_JUDGED and has_values(spec.name)
     ]
-    metrics = [Metric(name, "miub", name) for name in MIUB_ESTIMATORS if name in estimators]
-    metrics += [Metric(n, "internal", n) for n in estimators if n not in MIUB_ESTIMATORS]
-    labels = {"ce": "CE", "ppl": "PPL", "err": "1 − ACC"}
-    metrics += [Metric(name, "external", labels[name]) for name in EXTERNAL_METRICS]
-    return [m for m in metrics if has_values(m.name)]

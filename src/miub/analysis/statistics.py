@@ -11,7 +11,7 @@ All computed on runs, never on averaged seeds, except where a cell mean is the p
 - Fluctuation: max / min of the cell means along the axis (the paper's "CE fluctuated 571×");
   change: (ȳ_last − ȳ_first) / ȳ_first from the smallest to the largest level (both only
   for positive metrics).
-- Seed CV: per cell with ≥ 2 seeds, SD (ddof 1) / |mean|; averaged over cells.
+- NSR: noise-to-signal ratio of the oriented, ranked metric (miub.analysis.scalefree).
 - Alignment: Spearman ρ of the metric with err = 1 − ACC across runs (lower-is-better
   metrics should have ρ > 0), with a bootstrap CI over runs.
 """
@@ -59,23 +59,11 @@ class MetricStats:
     """Everything measured about one metric."""
 
     metric: Metric
-    seed_cv: float
-    cell_cv: pd.Series  # per cell (index: cell key), for paired comparisons between metrics
-    alignment: float
+    nsr: float  # noise-to-signal ratio on oriented within-slice ranks, mean over axes
+    alignment: float  # within-slice Spearman ρ of the oriented metric with 1 − ACC
     alignment_ci: tuple[float, float]
     n_aligned_runs: int
     axes: dict[str, AxisStats]
-
-
-def seed_cv(frame: pd.DataFrame, metric: str) -> pd.Series:
-    """SD (ddof 1) / |mean| of ``metric`` over seeds, per cell with ≥ 2 finite values."""
-    columns = cell_columns(frame)
-    data = frame[[*columns, metric]].dropna()
-    grouped = data.groupby(columns)[metric] if columns else data.groupby(lambda _: 0)[metric]
-    summary = grouped.agg(["mean", "std", "count"])
-    summary = summary[summary["count"] >= 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return summary["std"] / summary["mean"].abs()
 
 
 def bootstrap_spearman(

@@ -35,7 +35,11 @@ from miub.sweeps import (
 from miub.sweeps.cost import RunCost, estimate_run_cost, model_config_for_cost
 from miub.sweeps.grid import PlannedRun
 from miub.sweeps.outcome import RunOutcome
-from miub.sweeps.run_function import RUN_FUNCTION_ENV, run_function_from_env
+from miub.sweeps.run_function import (
+    DEFAULT_RUN_FUNCTION,
+    RUN_FUNCTION_ENV,
+    run_function_from_env,
+)
 from miub.sweeps.store import verify_store
 from miub.sweeps.study import Study, load_study_data, parse_study
 
@@ -124,7 +128,9 @@ def sweep(
             raise typer.BadParameter("must be local or ray", param_hint="--executor")
         overrides["kind"] = executor
     settings = study.executor.model_copy(update=overrides)
-    for warning in check_study(study, run_function=run_function):
+    # a dry run plans for any machine: models and devices missing here are only warnings
+    planned = "dry-run (nothing runs here)" if dry_run else run_function or DEFAULT_RUN_FUNCTION
+    for warning in check_study(study, run_function=planned):
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     if dry_run:
         _print_grid(study, out, CostAssumptions(mfu, peak_tflops, tokens_per_example))

@@ -181,7 +181,7 @@ def _stability_rows(analysis: Analysis) -> list[dict[str, str]]:
     rows = []
     for name, row in analysis.stability.iterrows():
         out = {"metric": str(name), "kind": str(row["kind"]), "score": _fmt(row["score"])}
-        out["seed CV"] = _fmt(row["seed_cv"])
+        out["NSR"] = _fmt(row["nsr"])
         for axis in analysis.axes:
             out[f"ρ {axis}"] = _fmt(row[f"rho_{axis}"], signed=True)
         for axis in analysis.axes:

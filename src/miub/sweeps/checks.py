@@ -25,11 +25,12 @@ ZOO_PREFIX = "zoo:"
 
 def check_study(study: Study, run_function: object = None) -> list[str]:
     """Raise a MiubUserError listing every problem; return warnings (possibly empty).
-    ``run_function``: what will perform the runs; None or the default (training) means the
-    models must be loadable here, offline."""
+    ``run_function``: what will perform the runs; the default (training,
+    :data:`~miub.sweeps.run_function.DEFAULT_RUN_FUNCTION`) needs the models loadable here,
+    offline, and the device present; None (unknown) makes those warnings only."""
     from miub.sweeps.run_function import DEFAULT_RUN_FUNCTION
 
-    trains = run_function is None or run_function == DEFAULT_RUN_FUNCTION
+    trains = run_function == DEFAULT_RUN_FUNCTION
     problems: list[str] = []
     warnings: list[str] = []
     shapes: dict[str, dict[str, Any]] = {}
