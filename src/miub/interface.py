@@ -137,5 +137,3 @@ class MetricSpec:
 def column_name(registry_name: str) -> str:
     """``"js-mi"`` → ``"js_mi"`` (the one place this mapping lives)."""
     return registry_name.replace("-", "_")
-
-

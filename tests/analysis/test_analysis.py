@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from miub import analysis
-from miub.analysis.synthetic import synthetic_results
+from miub.testing.synthetic_results import synthetic_results
 from miub.errors import MiubUserError
 
 BOOTSTRAP = 30  # small for speed; the CLI default is 1000

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from miub.analysis.synthetic import write_synthetic_sweep
+from miub.testing.synthetic_results import write_synthetic_sweep
 from miub.cli.main import _register_commands, app
 from miub.report import build_report
 

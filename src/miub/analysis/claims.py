@@ -275,9 +275,9 @@ def judge_stability(
     cis: list[tuple[float, float]] = []
     ratio = float("nan")
     for ref, ref_data in references.items():
-        ratio = mine / _mean_nsr(ref_data)
+        ratio = _ratio(mine, _mean_nsr(ref_data))
         samples = (
-            np.array([_mean_nsr(data, d) / _mean_nsr(ref_data, d) for d in draws])
+            np.array([_ratio(_mean_nsr(data, d), _mean_nsr(ref_data, d)) for d in draws])
             if draws is not None
             else np.array([])
         )
@@ -393,7 +393,7 @@ def judge_alignment_from_holm(verdict: ClaimVerdict) -> None:
     if not verdict.numbers:
         return
     rho, design = verdict.numbers["rho_within_slices"], verdict.numbers["rho_design_only"]
-    if rho <= design:
+    if rho <= design + 1e-9:
         verdict.verdict = "not supported"
     elif verdict.p_holm < ALPHA:
         verdict.verdict = "supported"
@@ -426,8 +426,10 @@ def partial_given_design(frame: pd.DataFrame, name: str) -> tuple[float, float, 
         return float("nan"), float("nan"), max(df, 0)
     a = _within_cell_ranks(data, name, True).to_numpy()
     b = _within_cell_ranks(data, "err", False).to_numpy()
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
+    if np.ptp(b) == 0:
         return float("nan"), float("nan"), df
+    if np.ptp(a) == 0:  # constant within cells: nothing beyond the design
+        return 0.0, 1.0, df
     r = float(np.corrcoef(a, b)[0, 1])
     t = r * np.sqrt(df / max(1e-12, 1 - r**2))
     return r, float(stats.t.sf(t, df)), df
@@ -435,6 +437,8 @@ def partial_given_design(frame: pd.DataFrame, name: str) -> tuple[float, float, 
 
 def partial_given(frame: pd.DataFrame, name: str, control: str) -> float:
     """Partial Spearman of the metric with 1 − ACC given ``control`` across all runs."""
+    if name == control:
+        return float("nan")
     data = frame[[name, "err", control]].dropna()
     if len(data) < 4:
         return float("nan")
@@ -448,6 +452,10 @@ def partial_given(frame: pd.DataFrame, name: str, control: str) -> float:
     r = np.corrcoef(ranks, rowvar=False)
     denominator = np.sqrt((1 - r[0, 2] ** 2) * (1 - r[1, 2] ** 2))
     return float((r[0, 1] - r[0, 2] * r[1, 2]) / denominator) if denominator > 0 else float("nan")
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 and np.isfinite(b) else float("nan")
 
 
 def _json(value: Any) -> Any:

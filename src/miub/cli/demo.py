@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -12,21 +13,15 @@ from miub.cli.main import app
 from miub.cli.sweep import RichProgress
 from miub.runners.demo import DemoOutcome, run_demo
 
-_VERDICT_MARKS = {"supported": "[green]yes[/]", "not supported": "[red]no[/]"}
+_VERDICT_MARKS = {
+    "supported": "[green]yes[/]",
+    "not supported": "[red]no[/]",
+    "not enough levels": "—",
+}
 
 
-def _short_claim(claim: str) -> str:
-    """'MIUB decreases with LoRA rank R' -> '↓ R'; others keep a one-word name."""
-    if claim.startswith("MIUB decreases with"):
-        return "↓ " + claim.split()[-1]
-    for word, short in (
-        ("stable", "stabler"),
-        ("accurately", "fits better"),
-        ("accuracy", "≈ ACC"),
-    ):
-        if word in claim:
-            return short
-    return claim
+def _num(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{value:.3g}"
 
 
 def print_demo_summary(outcome: DemoOutcome, console: Console) -> None:
@@ -39,7 +34,7 @@ def print_demo_summary(outcome: DemoOutcome, console: Console) -> None:
         highlight=False,
     )
     table = Table(title="Which metric follows the scaling laws most accurately and stably?")
-    wanted = ["metric", "score", "seed CV", *[f"ρ {axis}" for axis in analysis.axes], "ρ 1−ACC"]
+    wanted = ["metric", "score", "NSR", *[f"ρ {axis}" for axis in analysis.axes], "ρ 1−ACC"]
     for column in wanted:
         table.add_column(column, justify="left" if column == "metric" else "right")
     for row in analysis.summary_rows():
@@ -47,20 +42,31 @@ def print_demo_summary(outcome: DemoOutcome, console: Console) -> None:
     console.print(table)
     console.print(analysis.answer(), highlight=False)
 
-    claims = list(dict.fromkeys(_short_claim(c.claim) for c in analysis.claims))
+    claims = list(dict.fromkeys(c.claim_id for c in analysis.claims))
+    short = {c.claim_id: c.short for c in analysis.claims}
     verdicts = Table(
-        title="The paper's claims (yes = supported, no = not supported, ? = inconclusive)"
+        title="The paper's claims (yes = supported, no = not supported, ? = inconclusive, "
+        "— = not enough levels)"
     )
     verdicts.add_column("estimator")
     for claim in claims:
-        verdicts.add_column(claim, justify="center")
+        verdicts.add_column(short[claim], justify="center")
     by_estimator: dict[str, dict[str, str]] = {}
     for c in analysis.claims:
         mark = _VERDICT_MARKS.get(c.verdict, "[yellow]?[/]")
-        by_estimator.setdefault(c.estimator, {})[_short_claim(c.claim)] = mark
+        by_estimator.setdefault(c.estimator, {})[c.claim_id] = mark
     for estimator, marks in by_estimator.items():
         verdicts.add_row(estimator, *[marks.get(claim, "") for claim in claims])
     console.print(verdicts)
+    tests = Table(title="Each verdict's test (p_Holm: Holm-adjusted within the claim family)")
+    for column in ("estimator", "claim", "verdict", "statistic", "p", "p_Holm", "effect"):
+        tests.add_column(column, justify="left" if column in ("estimator", "claim") else "right")
+    for c in analysis.claims:
+        tests.add_row(
+            c.estimator, c.short, c.verdict, _num(c.statistic), _num(c.p), _num(c.p_holm),
+            _num(c.effect),
+        )  # fmt: skip
+    console.print(tests)
     console.print("numbers behind each verdict: fits.json and the report", style="dim")
     console.print(f"report: [bold]{outcome.report_path.resolve()}[/]", highlight=False)
 

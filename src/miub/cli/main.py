@@ -13,8 +13,12 @@ import os
 import sys
 from typing import Any
 
-import click
 import typer
+
+try:  # typer >= 0.20 vendors click; its exceptions are what the app raises
+    from typer._click import exceptions as click
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click  # type: ignore[no-redef]
 
 from miub.errors import MiubUserError, user_os_error
 
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None) -> Any:
         code = app(args=argv, standalone_mode=False, prog_name="miub")
     except MiubUserError as error:
         fail(str(error))
-    except click.exceptions.NoArgsIsHelpError as error:
+    except click.NoArgsIsHelpError as error:
         error.show()
         sys.exit(2)
     except click.UsageError as error:
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> Any:
         fail(error.format_message() + hint)
     except click.ClickException as error:
         fail(error.format_message())
-    except click.Abort:
+    except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except OSError as error:
