@@ -3,7 +3,7 @@
 Public API (heavy modules are imported lazily, so ``import miub`` stays fast)::
 
     miub.list_estimators()
-    miub.estimate("js-mi", base, lora, mask=None, k=64, tau=1.0)
+    miub.estimate("js-mi", base, lora, mask=None, k=64, tau=0.5)
     with miub.capture(peft_model, estimators=["js-mi"]) as cap: ...
     miub.evaluate_multiple_choice(model, tokenizer, examples)
 """
