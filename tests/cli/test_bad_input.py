@@ -158,6 +158,7 @@ CASES: list[Case] = [
     ("sweep-set-bad-value", lambda p, t: ["sweep", str(p["study"]), "--out", str(t / "s"), "--set", "training.learning_rate=nan"], "learning_rate"),
     ("sweep-changed-study", lambda p, t: ["sweep", str(p["study"]), "--out", str(p["sweep"]), "--run-function", SYNTHETIC, "--set", "grid.ranks=[1]"], "--allow-changed"),
     ("sweep-workers-0", lambda p, t: ["sweep", str(p["study"]), "--out", str(t / "s"), "--workers", "0"], "--workers"),
+    ("train-existing-run", lambda p, t: ["train", M, str(p["model_s"]), "--task", "recall", "--out", str(p["sweep"] / "runs" / next(iter(sorted(x.name for x in (p["sweep"] / "runs").iterdir()))))], "--overwrite"),
     ("runs-not-a-sweep", lambda p, t: ["runs", str(t)], "runs.sqlite"),
     ("unknown-option", lambda p, t: ["measure", "--nope"], "--nope"),
 ]  # fmt: skip

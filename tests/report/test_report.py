@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from miub.testing.synthetic_results import write_synthetic_sweep
 from miub.cli.main import _register_commands, app
 from miub.report import build_report
+from miub.testing.synthetic_results import write_synthetic_sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

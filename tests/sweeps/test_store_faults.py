@@ -83,9 +83,11 @@ def test_second_sweep_names_the_lock_holder(tmp_path: Path) -> None:
     study = load_study(write_study(tmp_path / "study.yaml"))
     out = tmp_path / "out"
     out.mkdir()
-    with sweep_lock(out):
-        with pytest.raises(MiubUserError, match=f"pid {os.getpid()} on host {socket.gethostname()}"):
-            run_sweep(study, out, run_function=SYNTHETIC, check=False)
+    with (
+        sweep_lock(out),
+        pytest.raises(MiubUserError, match=f"pid {os.getpid()} on host {socket.gethostname()}"),
+    ):
+        run_sweep(study, out, run_function=SYNTHETIC, check=False)
 
 
 def diverging_run(config: TrainConfig, run_dir: Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -48,9 +49,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _sweep_then_kill(command: list[str], env: dict[str, str], store: Path, after: int) -> None:
+def _sweep_then_kill(command: list[str], env: dict[str, str], store: Path, after: int) -> int:
     """Start the sweep, SIGKILL it once ``after`` runs are done (or when it ends on its own);
-    its worker processes must not outlive it."""
+    its worker processes must not outlive it. Returns the sweep's return code (−9 if killed)."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while process.poll() is None and _done_runs(store) < after and time.monotonic() < deadline:
@@ -63,6 +64,7 @@ def _sweep_then_kill(command: list[str], env: dict[str, str], store: Path, after
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers), "orphaned sweep workers"
+    return int(process.returncode)
 
 
 @pytest.mark.slow
@@ -76,7 +78,10 @@ def test_kill_9_then_resume_equals_an_uninterrupted_sweep(tmp_path: Path, worker
     command = [*CLI, "sweep", str(study), "--out", str(out), "--workers", str(workers)]
     env = {**os.environ, "MIUB_RUN_FUNCTION": SYNTHETIC, "MIUB_SYNTHETIC_SLEEP": "0.1"}
     for after in (3, 12):  # two crashes at different points of the sweep
-        _sweep_then_kill(command, env, out / "runs.sqlite", after)
+        done_before = _done_runs(out / "runs.sqlite")
+        code = _sweep_then_kill(command, env, out / "runs.sqlite", after)
+        assert code == -signal.SIGKILL, "the sweep ended before the kill"
+        assert done_before < _done_runs(out / "runs.sqlite") < 24  # killed mid-sweep
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     assert finished.returncode == 0, finished.stderr
 
@@ -86,6 +91,8 @@ def test_kill_9_then_resume_equals_an_uninterrupted_sweep(tmp_path: Path, worker
         attempts = db.execute("SELECT MAX(attempts) FROM runs").fetchone()[0]
     assert statuses == [("done", 24)]
     assert attempts >= 1
+    resumed = re.search(r"(\d+) already finished", finished.stderr)
+    assert resumed is not None and 12 <= int(resumed.group(1)) < 24  # the last sweep resumed
     assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(
         p.name for p in (reference / "runs").iterdir()
     )

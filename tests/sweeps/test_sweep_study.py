@@ -83,7 +83,7 @@ def test_missing_grid_and_bad_yaml(tmp_path: Path) -> None:
 
 
 def test_sections_cover_every_config_field() -> None:
-    axes = {"model", "task", "rank", "data_size", "seed", "eval", "threads"}  # threads: resources
+    axes = {"model", "task", "rank", "data_size", "seed", "eval"}
     sections = set(LoraSettings.model_fields) | set(TrainingSettings.model_fields)
     assert sections | axes == set(TrainConfig.model_fields)
     assert not sections & axes

@@ -10,6 +10,7 @@ For each metric y and axis X ∈ {log2 R, log2 D}:
   residual df); one-sided t-test of the slope (H1: slope < 0), Holm-adjusted over every
   metric × axis; effect = slope · (range of X) ÷ pooled within-cell seed SD. "supported"
   needs adjusted p < 0.05 and effect ≥ 2; "contradicted" the same with a rising slope.
+  Unoriented metrics (registry ``higher_is_better`` None) are judged raw: "rises"/"falls".
 * **stability**: NSR = pooled within-cell seed SD ÷ SD of the cell means along X (averaged
   over the other axis); lower is stabler. Invariant to y → a + b·y.
 * **alignment with ACC**: Spearman ρ of the 12 cell means with the cell means of
@@ -32,8 +33,13 @@ from miub.metrics import get_metric, metrics_in
 
 
 def oriented(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Lower = better by the registry; an unoriented metric (linear-cka, norm-ratio, cosine)
+    is kept raw and only judged two-sided ("rises" / "falls")."""
     spec = get_metric(column)
-    return pd.Series(np.asarray(spec.orient(frame[column].to_numpy(float))), index=frame.index)
+    values = frame[column].to_numpy(float)
+    if spec.higher_is_better is None:
+        return pd.Series(values, index=frame.index)
+    return pd.Series(np.asarray(spec.orient(values)), index=frame.index)
 
 
 def pooled_sd(frame: pd.DataFrame, y: pd.Series) -> float:
@@ -100,7 +106,11 @@ def analyse(frame: pd.DataFrame) -> dict[str, Any]:
     frame = frame[frame["status"].isin(["done", "completed"])].reset_index(drop=True)
     columns = [c for c in frame.columns if not c.endswith("_stderr")]
     metrics = [
-        m.name for m in metrics_in(columns) if frame[m.name].notna().all() and m.name != "acc_norm"
+        m.name
+        for m in metrics_in(columns)
+        if frame[m.name].notna().all()
+        and m.name != "acc_norm"
+        and not m.name.endswith(("_null", "_ceiling"))  # reference points, not readings
     ]
     rows: dict[str, dict[str, Any]] = {}
     pvalues: dict[str, float] = {}
@@ -122,10 +132,11 @@ def analyse(frame: pd.DataFrame) -> dict[str, Any]:
             p_inc = adjusted[f"{name}|{label}|inc"]
             result["p_decrease_holm"], result["p_increase_holm"] = p_dec, p_inc
             effect = result["effect_sd"]
+            unoriented = get_metric(name).higher_is_better is None
             if p_dec < 0.05 and effect <= -2:
-                result["verdict"] = "supported"
+                result["verdict"] = "falls" if unoriented else "supported"
             elif p_inc < 0.05 and effect >= 2:
-                result["verdict"] = "contradicted (rises)"
+                result["verdict"] = "rises" if unoriented else "contradicted (worsens)"
             else:
                 result["verdict"] = "not shown"
     return {"n_runs": len(frame), "metrics": rows}

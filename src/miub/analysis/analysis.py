@@ -17,10 +17,15 @@ import numpy as np
 import pandas as pd
 
 from miub import laws
-from miub.analysis.claims import ClaimVerdict, judge_claims
+from miub.analysis.claims import (
+    ClaimVerdict,
+    _mean_nsr,
+    judge_alignment,
+    judge_claims,
+    oriented_slices,
+)
 from miub.analysis.design import AXES, AxisSlice, axis_slice
 from miub.analysis.results import Metric, Results, prepare_frame
-from miub.analysis.claims import _mean_nsr, judge_alignment, oriented_slices
 from miub.analysis.statistics import MetricStats, axis_stats
 from miub.errors import MiubUserError
 from miub.laws import FitResult

@@ -25,7 +25,9 @@ from miub.analysis.results import Metric
 from miub.metrics import get_metric
 
 Verdict = Literal["supported", "not supported", "inconclusive", "not enough levels"]
-ClaimId = Literal["decreases_R", "decreases_N", "decreases_D", "stabler", "fits_better", "tracks_acc"]
+ClaimId = Literal[
+    "decreases_R", "decreases_N", "decreases_D", "stabler", "fits_better", "tracks_acc"
+]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 CLAIM_IDS: tuple[ClaimId, ...] = get_args(ClaimId)
 ALPHA = 0.05
@@ -160,7 +162,10 @@ def oriented_slices(
 
 
 def _mean_nsr(data: dict[str, SliceData], seeds: np.ndarray | None = None) -> float:
-    values = [sf.noise_to_signal(d.y if seeds is None else d.y[:, seeds % d.y.shape[1]]) for d in data.values()]
+    values = [
+        sf.noise_to_signal(d.y if seeds is None else d.y[:, seeds % d.y.shape[1]])
+        for d in data.values()
+    ]
     finite = [v for v in values if np.isfinite(v)]
     return float(np.mean(finite)) if finite else float("nan")
 
@@ -168,7 +173,9 @@ def _mean_nsr(data: dict[str, SliceData], seeds: np.ndarray | None = None) -> fl
 def _mean_held_out(data: dict[str, SliceData], seeds: np.ndarray | None = None) -> float:
     errors: list[float] = []
     for d in data.values():
-        errors += sf.held_out_errors(d.x, d.y if seeds is None else d.y[:, seeds % d.y.shape[1]]).values()
+        errors += sf.held_out_errors(
+            d.x, d.y if seeds is None else d.y[:, seeds % d.y.shape[1]]
+        ).values()
     return float(np.mean(errors)) if errors else float("nan")
 
 
@@ -353,9 +360,7 @@ def judge_accuracy(
     )  # fmt: skip
 
 
-def judge_alignment(
-    frame: pd.DataFrame, slices: dict[str, AxisSlice], name: str
-) -> ClaimVerdict:
+def judge_alignment(frame: pd.DataFrame, slices: dict[str, AxisSlice], name: str) -> ClaimVerdict:
     """Stratified ρ with 1 − ACC, the design-only score, and partial ρ given design and CE."""
     if "err" not in frame.columns or not np.isfinite(frame["err"].to_numpy(float)).any():
         reason = "no accuracy in the results"
@@ -369,7 +374,11 @@ def judge_alignment(
         rho, design = sf.spearman(metric, err), sf.spearman(level, err)
         if np.isfinite(rho) and np.isfinite(design):
             n = float(np.isfinite(metric).sum())
-            rho_sum, design_sum, weight = rho_sum + n * rho, design_sum + n * abs(design), weight + n
+            rho_sum, design_sum, weight = (
+                rho_sum + n * rho,
+                design_sum + n * abs(design),
+                weight + n,
+            )
     partial, p, df = partial_given_design(frame, name)
     partial_ce = partial_given(frame, name, "ce") if "ce" in frame.columns else float("nan")
     if weight == 0 or not np.isfinite(partial):

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from miub import laws
-from miub.analysis.design import AxisSlice, cell_columns, cell_means
+from miub.analysis.design import AxisSlice, cell_means
 from miub.analysis.results import Metric
 from miub.errors import MiubUserError
 from miub.laws import FitResult

@@ -82,11 +82,11 @@ def measure(
     max_tokens: int | None = typer.Option(
         None, "--max-tokens", min=2, help="stop after about this many tokens"
     ),
-    max_length: int = typer.Option(
-        512,
+    max_length: int | None = typer.Option(
+        None,
         "--max-length",
         min=2,
-        help="truncate texts to this many tokens (≤ the model's context)",
+        help="truncate texts to this many tokens [min(512, the model's context)]",
     ),
     k: int = typer.Option(
         64, "--k", min=2, max=4096, help="feature alphabet size of matrix estimators"

@@ -34,7 +34,7 @@ from miub.estimators.grouping import (
     accumulation_dtype,
     group_outer,
     group_sum,
-    jackknife,
+    jackknife_batched,
     token_groups,
 )
 from miub.estimators.references import DEFAULT_K, PairingNull, normalized, reference_extras
@@ -92,49 +92,44 @@ class LinearCKA:
         k = x.shape[1]
         groups = token_groups(n, self.n_tokens_, sequence_ids, self.n_groups, device)  # (T,)
         partners = self.null_.pair(x, y, groups)  # (T, k) LoRA rows of other tokens
-        cross = group_outer(x, y, groups, self.n_groups)
-        null = (
-            torch.zeros_like(cross)
-            if partners is None
-            else (group_outer(x, partners, groups, self.n_groups))
-        )
-        moments = torch.stack(
-            [
-                group_outer(x, x, groups, self.n_groups),
-                group_outer(y, y, groups, self.n_groups),
-                cross,
-                null,
-            ],
-            dim=1,
-        )  # (G, 4, k, k)
         ones = torch.ones(n, 1, dtype=dtype, device=device)
-        sums = group_sum(torch.cat([x, y, ones], dim=1), groups, self.n_groups)  # (G, 2k + 1)
         if self.sums_ is None or self.moments_ is None:
             self.sums_ = torch.zeros(self.n_groups, 2 * k + 1, dtype=dtype, device=device)
             self.moments_ = torch.zeros(self.n_groups, 4, k, k, dtype=dtype, device=device)
-        self.sums_ += sums
-        self.moments_ += moments
+        group_sum(torch.cat([x, y, ones], dim=1), groups, self.n_groups, out=self.sums_)
+        group_outer(y, y, groups, self.n_groups, out=self.moments_[:, 1])
+        # x x^T, then (moments_ slots 2, 3) x y^T and x y_pi^T: one (G, k, J'k) call
+        right = [x, y] if partners is None else [x, y, partners]
+        products = group_outer(x, torch.cat(right, dim=1), groups, self.n_groups)
+        products = products.view(self.n_groups, k, len(right), k).transpose(1, 2)
+        self.moments_[:, 0] += products[:, 0]
+        self.moments_[:, 2 : 1 + len(right)] += products[:, 1:]
         self.n_tokens_ += n
 
     @staticmethod
-    def _statistic(totals: Sequence[torch.Tensor], n_tokens: float) -> torch.Tensor:
-        """``(4,)``: CKA, its null, ceiling and normalized value from summed shifted moments."""
+    def _statistic(totals: Sequence[torch.Tensor], n_tokens: torch.Tensor) -> torch.Tensor:
+        """``(N, 4)``: CKA, its null, ceiling and normalized value from stacked summed shifted
+        moments, ``sums`` ``(N, 2k + 1)``, ``moments`` ``(N, 4, k, k)``, counts ``(N,)``."""
         sums, moments = totals
         k = moments.shape[-1]
-        mean_x, mean_y = sums[:k] / n_tokens, sums[k : 2 * k] / n_tokens  # (k,), (k,)
-        cov_xx = moments[0] / n_tokens - torch.outer(mean_x, mean_x)  # (k, k)
-        cov_yy = moments[1] / n_tokens - torch.outer(mean_y, mean_y)  # (k, k)
+        n = n_tokens[:, None]  # (N, 1)
+        mean_x, mean_y = sums[:, :k] / n, sums[:, k : 2 * k] / n  # (N, k), (N, k)
+        second = moments / n[:, :, None, None]  # (N, 4, k, k)
+        outer_xy = mean_x[:, :, None] * mean_y[:, None, :]  # (N, k, k)
+        cov_xx = second[:, 0] - mean_x[:, :, None] * mean_x[:, None, :]  # (N, k, k)
+        cov_yy = second[:, 1] - mean_y[:, :, None] * mean_y[:, None, :]  # (N, k, k)
+        norm_xx = torch.linalg.matrix_norm(cov_xx)  # (N,)
 
         def cka(cov_xy: torch.Tensor, norm_yy: torch.Tensor) -> torch.Tensor:
-            denominator = torch.linalg.matrix_norm(cov_xx) * norm_yy
-            value = (cov_xy * cov_xy).sum() / denominator
+            denominator = norm_xx * norm_yy
+            value = (cov_xy * cov_xy).sum(dim=(-2, -1)) / denominator
             return torch.where(denominator > 0, value, torch.zeros_like(value))
 
         norm_yy = torch.linalg.matrix_norm(cov_yy)
-        value = cka(moments[2] / n_tokens - torch.outer(mean_x, mean_y), norm_yy)
-        null = cka(moments[3] / n_tokens - torch.outer(mean_x, mean_y), norm_yy)
-        ceiling = cka(cov_xx, torch.linalg.matrix_norm(cov_xx))
-        return torch.stack([value, null, ceiling, normalized(value, null, ceiling)])
+        value = cka(second[:, 2] - outer_xy, norm_yy)
+        null = cka(second[:, 3] - outer_xy, norm_yy)
+        ceiling = cka(cov_xx, norm_xx)
+        return torch.stack([value, null, ceiling, normalized(value, null, ceiling)], dim=1)
 
     def params(self) -> dict[str, Any]:
         fmap = self.feature_map_
@@ -150,8 +145,8 @@ class LinearCKA:
         if pending is not None:  # the first batch's null pairs, with the latest batch
             first_x, partners, groups = pending
             moments = moments.clone()
-            moments[:, 3] += group_outer(first_x, partners, groups, self.n_groups)
-        fit = jackknife(self._statistic, [self.sums_, moments], self.sums_[:, -1])
+            group_outer(first_x, partners, groups, self.n_groups, out=moments[:, 3])
+        fit = jackknife_batched(self._statistic, [self.sums_, moments], self.sums_[:, -1])
         index = {name: i for i, name in enumerate(_NAMES)}
         return EstimateResult(
             self.name,

@@ -69,22 +69,49 @@ def js_divergence(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     return jsd.clamp(0.0, LN2)
 
 
-def _xlogy_ratio(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """Sum of ``p log(p / q)`` over all elements with ``0 log 0 = 0``; ``p, q`` same shape."""
-    return (torch.xlogy(p, p) - torch.xlogy(p, q)).sum()
+_TINY = torch.finfo(torch.float64).tiny
+
+
+def xlogx_sum(x: torch.Tensor, dim: int | tuple[int, ...] = -1) -> torch.Tensor:
+    """``sum x log x`` over ``dim`` for ``x >= 0`` with ``0 log 0 = 0`` (one log per element).
+
+    ``x log max(x, tiny)``: exact for ``x >= tiny``; below it the term is under ``1e-305``.
+    """
+    return (x * torch.log(x.clamp_min(_TINY))).sum(dim=dim)
+
+
+def joint_information(joint_sum: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(js_mi, mi)`` of unnormalised joint tables ``(..., k_i, k_j)`` -> ``(...)`` each, nats.
+
+    With ``P`` the normalised table, marginals ``P_I``, ``P_J``, ``Q = P_I (x) P_J`` and
+    ``M = (P + Q) / 2`` (two logarithms per cell, the ``Q`` terms from the marginals):
+
+        mi    = KL(P || Q) = sum P log P - sum P_I log P_I - sum P_J log P_J,
+        js_mi = JSD(P, Q)  = (sum P log P + sum Q log Q) / 2 - sum M log M,
+        sum Q log Q = sum P_I log P_I + sum P_J log P_J.
+
+    ``mi`` is clamped to ``>= 0`` and ``js_mi`` to ``[0, ln 2]`` (rounding only). Float64
+    recommended: the sums are differences of terms of size ``ln k``.
+    """
+    joint = joint_sum / joint_sum.sum(dim=(-2, -1), keepdim=True)  # (..., k_i, k_j)
+    row, col = joint.sum(dim=-1), joint.sum(dim=-2)  # (..., k_i), (..., k_j)
+    plogp = xlogx_sum(joint, dim=(-2, -1))  # (...)
+    qlogq = xlogx_sum(row) + xlogx_sum(col)  # (...)
+    mixture = 0.5 * (joint + row[..., :, None] * col[..., None, :])  # (..., k_i, k_j)
+    js_mi = (0.5 * (plogp + qlogq) - xlogx_sum(mixture, dim=(-2, -1))).clamp(0.0, LN2)
+    return js_mi, (plogp - qlogq).clamp_min(0.0)
 
 
 def mutual_information(joint: torch.Tensor) -> torch.Tensor:
     """Plug-in mutual information ``I(I;J) = KL(P_IJ || P_I (x) P_J)`` of a joint table.
 
     Args:
-        joint: ``(k_i, k_j)`` non-negative table summing to 1 (float64 recommended).
+        joint: ``(..., k_i, k_j)`` non-negative tables (normalised here; float64 recommended).
 
     Returns:
-        Scalar tensor, nats, in ``[0, min(ln k_i, ln k_j)]``.
+        ``(...)`` tensor, nats, in ``[0, min(ln k_i, ln k_j)]``.
     """
-    product = joint.sum(dim=1, keepdim=True) * joint.sum(dim=0, keepdim=True)  # (k_i, k_j)
-    return _xlogy_ratio(joint, product).clamp_min(0.0)
+    return joint_information(joint)[1]
 
 
 def js_mutual_information(joint: torch.Tensor) -> torch.Tensor:
@@ -93,15 +120,12 @@ def js_mutual_information(joint: torch.Tensor) -> torch.Tensor:
     Zero iff ``I`` and ``J`` are independent; at most ``ln 2``.
 
     Args:
-        joint: ``(k_i, k_j)`` non-negative table summing to 1 (float64 recommended).
+        joint: ``(..., k_i, k_j)`` non-negative tables (normalised here; float64 recommended).
 
     Returns:
-        Scalar tensor, nats, in ``[0, ln 2]``.
+        ``(...)`` tensor, nats, in ``[0, ln 2]``.
     """
-    product = joint.sum(dim=1, keepdim=True) * joint.sum(dim=0, keepdim=True)  # (k_i, k_j)
-    mixture = 0.5 * (joint + product)
-    jsd = 0.5 * (_xlogy_ratio(joint, mixture) + _xlogy_ratio(product, mixture))
-    return jsd.clamp(0.0, LN2)
+    return joint_information(joint)[0]
 
 
 def entropy_of_probabilities(p: torch.Tensor) -> torch.Tensor:

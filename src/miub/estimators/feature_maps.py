@@ -97,6 +97,29 @@ class FeatureMap:
             return x.index_select(-1, self.indices_)
         return x
 
+    def map_pair(self, base: torch.Tensor, lora: torch.Tensor | None) -> torch.Tensor:
+        """``(T, d), (T, d) -> (2T, k)``: both branches mapped into one buffer (base rows
+        first), so the later per-token steps run once on both; ``lora=None`` leaves rows
+        ``T:`` uninitialised for the caller (the factored update)."""
+        n = base.shape[0]
+        if base.shape[-1] != self.dim_ or (lora is not None and lora.shape != base.shape):
+            raise ValueError(
+                f"feature dimension changed: fitted on d={self.dim_}, got {tuple(base.shape)}"
+                + ("" if lora is None else f" and {tuple(lora.shape)}")
+            )
+        k = self.out_features
+        out = torch.empty(2 * n, k, dtype=base.dtype, device=base.device)  # (2T, k)
+        for rows, x in ((out[:n], base), (out[n:], lora)):
+            if x is None:
+                continue
+            if self.matrix_ is not None:
+                torch.mm(x, self.matrix_, out=rows)  # (T, d) @ (d, k)
+            elif self.indices_ is not None:
+                torch.index_select(x, -1, self.indices_, out=rows)
+            else:
+                rows.copy_(x)
+        return out
+
     def describe(self) -> dict[str, object]:
         return {"feature_map": self.kind, "k": self.k, "seed": self.seed}
 

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import torch
 
 N_GROUPS = 16
-_CHUNK_ELEMENTS = 1 << 21  # per-token outer products formed at once on CPU (8 MiB in float32)
 
 
 def accumulation_dtype(device: torch.device) -> torch.dtype:
@@ -64,32 +63,67 @@ def _one_hot(groups: torch.Tensor, n_groups: int, dtype: torch.dtype) -> torch.T
     return (groups[:, None] == classes).to(dtype)  # (T, G)
 
 
-def group_sum(rows: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
-    """``(T, m) -> (G, m)``: sum of the rows of each group (in the rows' dtype)."""
+def group_sum(
+    rows: torch.Tensor, groups: torch.Tensor, n_groups: int, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``(T, m) -> (G, m)``: sum of the rows of each group (in the rows' dtype); added to
+    ``out`` ``(G, m)`` in place when given."""
     if rows.device.type == "cpu":
-        out = torch.zeros(n_groups, rows.shape[1], dtype=rows.dtype, device=rows.device)
+        if out is None:
+            out = torch.zeros(n_groups, rows.shape[1], dtype=rows.dtype, device=rows.device)
         return out.index_add_(0, groups, rows)
-    return _one_hot(groups, n_groups, rows.dtype).T @ rows  # dense, no atomics
+    dense = _one_hot(groups, n_groups, rows.dtype).T @ rows  # dense, no atomics
+    return dense if out is None else out.add_(dense)
+
+
+def _segments(
+    left: torch.Tensor, right: torch.Tensor, groups: torch.Tensor, n_groups: int
+) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int, int]]]:
+    """Rows of ``left``, ``right`` in runs of one group: ``(left', right', [(g, start, stop)])``.
+
+    Tokens of one sequence are consecutive, so with ``sequence_ids`` a batch is a few runs
+    (one per sequence) and the rows are used in place; otherwise (e.g. token-interleaved
+    groups) they are sorted by group once (stable ``argsort``), giving at most G runs.
+    CPU only: reads the run lengths on the host.
+    """
+    values, lengths = torch.unique_consecutive(groups, return_counts=True)
+    if values.numel() > 2 * n_groups:
+        order = torch.argsort(groups, stable=True)
+        left, right = left.index_select(0, order), right.index_select(0, order)
+        lengths = torch.bincount(groups, minlength=n_groups)
+        values = torch.arange(n_groups)
+    runs, start = [], 0
+    for group, length in zip(values.tolist(), lengths.tolist(), strict=True):
+        if length:
+            runs.append((group, start, start + length))
+        start += length
+    return left, right, runs
 
 
 def group_outer(
-    left: torch.Tensor, right: torch.Tensor, groups: torch.Tensor, n_groups: int
+    left: torch.Tensor,
+    right: torch.Tensor,
+    groups: torch.Tensor,
+    n_groups: int,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``(T, a), (T, b) -> (G, a, b)``: ``sum_{t in g} left_t right_t^T`` for every group.
 
-    CPU: per-token outer products in chunks, added by ``index_add_`` (T·a·b flops). Other
-    devices: one dense matmul ``(left ⊗ onehot)^T right`` (G·T·a·b flops, no atomics, which
-    is faster on a GPU than scattering T outer products into G slots).
+    With ``out`` ``(G, a, b)`` the products are added to it in place (and it is returned).
+    CPU: one ``(a, n) @ (n, b)`` matmul per run of rows of one group (:func:`_segments`),
+    T·a·b flops and no ``(T, a, b)`` temporary. Other devices: one dense matmul
+    ``(left ⊗ onehot)^T right`` (G·T·a·b flops, no atomics and no host sync, which is faster
+    on a GPU than scattering T outer products into G slots).
     """
-    n, a, b = left.shape[0], left.shape[1], right.shape[1]
+    a, b = left.shape[1], right.shape[1]
     if left.device.type != "cpu":
-        return group_outer_dense(left, right, groups, n_groups)
-    out = torch.zeros(n_groups, a, b, dtype=left.dtype, device=left.device)
-    chunk = max(1, _CHUNK_ELEMENTS // max(1, a * b))
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        outer = left[start:stop, :, None] * right[start:stop, None, :]  # (c, a, b)
-        out.index_add_(0, groups[start:stop], outer)
+        dense = group_outer_dense(left, right, groups, n_groups)
+        return dense if out is None else out.add_(dense)
+    if out is None:
+        out = torch.zeros(n_groups, a, b, dtype=left.dtype, device=left.device)
+    left, right, runs = _segments(left, right, groups, n_groups)
+    for group, start, stop in runs:
+        out[group].addmm_(left[start:stop].T, right[start:stop])  # (a, n) @ (n, b)
     return out
 
 
@@ -120,47 +154,71 @@ class Jackknife:
     replicates: list[list[float]]
 
 
-def jackknife(
-    statistic: Callable[[Sequence[torch.Tensor], float], torch.Tensor],
+def jackknife_batched(
+    statistic: Callable[[Sequence[torch.Tensor], torch.Tensor], torch.Tensor],
     group_sums: Sequence[torch.Tensor],
     counts: Sequence[int] | torch.Tensor,
 ) -> Jackknife:
     """Full-data values, standard errors, bias corrections and replicates of sum-based statistics.
 
+    The statistic is evaluated once, on the stack of the full-data totals and the G'
+    leave-one-group-out totals (no loop over groups).
+
     Args:
-        statistic: ``statistic(totals, n_tokens)`` -> ``(m,)`` tensor of estimates, where
-            ``totals`` are the entries of ``group_sums`` summed over the groups in use and
-            ``n_tokens`` is their token count.
+        statistic: ``statistic(totals, n_tokens)`` -> ``(N, m)`` estimates, where ``totals``
+            are ``(N, ...)`` stacks (row 0: the entries of ``group_sums`` summed over all
+            groups; row ``1 + i``: the same without the ``i``-th non-empty group) and
+            ``n_tokens`` ``(N,)`` their token counts (in the dtype of ``group_sums[0]``).
         group_sums: tensors with a leading group axis, ``(G, ...)`` each.
         counts: tokens per group, length ``G``.
 
-    This is the one place the estimators synchronise with the device.
+    This is the one place the estimators synchronise with the device (the counts, then one
+    copy of all results to the host).
     """
     count_list = [int(c) for c in (counts.tolist() if isinstance(counts, torch.Tensor) else counts)]
-    totals = [s.sum(dim=0) for s in group_sums]
-    n_tokens = sum(count_list)
-    value = statistic(totals, float(n_tokens))  # (m,)
-    m = value.numel()
+    reference = group_sums[0]
+    n_all = sum(count_list)
     kept = [g for g, c in enumerate(count_list) if c > 0]
-    nan_table = [[math.nan] * len(count_list) for _ in range(m)]
-    if len(kept) < 2:
-        return Jackknife(value.tolist(), [math.nan] * m, [math.nan] * m, nan_table)
-    leave_out = torch.stack(
-        [
-            statistic(
-                [t - s[g] for t, s in zip(totals, group_sums, strict=True)],
-                float(n_tokens - count_list[g]),
-            )
-            for g in kept
-        ]
-    )  # (G', m)
-    n_kept = len(kept)
+    n_kept, n_groups = len(kept), len(count_list)
+    index = torch.tensor(kept if n_kept >= 2 else [], dtype=torch.long, device=reference.device)
+    stacks = []
+    for sums in group_sums:
+        total = sums.sum(dim=0, keepdim=True)  # (1, ...)
+        stacks.append(torch.cat([total, total - sums.index_select(0, index)]))  # (N, ...)
+    n_tokens = torch.tensor(
+        [float(n_all)] + [float(n_all - count_list[g]) for g in index.tolist()],
+        dtype=reference.dtype,
+        device=reference.device,
+    )  # (N,)
+    out = statistic(stacks, n_tokens)  # (N, m)
+    value, m = out[0], out.shape[1]
+    if n_kept < 2:
+        nan = [math.nan] * m
+        return Jackknife(value.tolist(), nan, nan, [[math.nan] * n_groups for _ in range(m)])
+    leave_out = out[1:]  # (G', m)
     mean = leave_out.mean(dim=0)  # (m,)
     spread = ((leave_out - mean) ** 2).sum(dim=0)  # (m,)
     stderr = torch.sqrt((n_kept - 1) / n_kept * spread)
     corrected = n_kept * value - (n_kept - 1) * mean
-    table = leave_out.T.tolist()  # (m, G')
-    for row, full in zip(table, nan_table, strict=True):
-        for g, replicate in zip(kept, row, strict=True):
-            full[g] = replicate
-    return Jackknife(value.tolist(), stderr.tolist(), corrected.tolist(), nan_table)
+    table = torch.full((m, n_groups), math.nan, dtype=out.dtype, device=out.device)
+    table[:, index] = leave_out.T  # (m, G), NaN for empty groups
+    host = torch.cat([value, stderr, corrected, table.reshape(-1)]).tolist()  # one copy
+    replicates = [host[3 * m + i * n_groups : 3 * m + (i + 1) * n_groups] for i in range(m)]
+    return Jackknife(host[:m], host[m : 2 * m], host[2 * m : 3 * m], replicates)
+
+
+def jackknife(
+    statistic: Callable[[Sequence[torch.Tensor], float], torch.Tensor],
+    group_sums: Sequence[torch.Tensor],
+    counts: Sequence[int] | torch.Tensor,
+) -> Jackknife:
+    """:func:`jackknife_batched` for an unbatched ``statistic(totals, n_tokens: float) -> (m,)``
+    (evaluated once per row of the stack; the estimators use batched statistics)."""
+
+    def batched(stacks: Sequence[torch.Tensor], n_tokens: torch.Tensor) -> torch.Tensor:
+        rows = [
+            statistic([s[i] for s in stacks], n) for i, n in enumerate(n_tokens.tolist())
+        ]
+        return torch.stack(rows)  # (N, m)
+
+    return jackknife_batched(batched, group_sums, counts)

@@ -38,18 +38,14 @@ from typing import Any
 
 import torch
 
-from miub.estimators.distributions import (
-    entropy_of_probabilities,
-    js_mutual_information,
-    mutual_information,
-)
+from miub.estimators.distributions import entropy_of_probabilities, joint_information
 from miub.estimators.feature_maps import FeatureMap, to_log_probs
 from miub.estimators.grouping import (
     N_GROUPS,
     accumulation_dtype,
     group_outer,
     group_sum,
-    jackknife,
+    jackknife_batched,
     token_groups,
 )
 from miub.estimators.references import (
@@ -99,9 +95,9 @@ class FeatureJointEstimator:
         self.n_groups = n_groups
         self.seed = seed
         self.feature_map_ = FeatureMap(feature_map, k, seed)
-        self.sums_: torch.Tensor | None = None  # (G, 2k + 2): p, q, H(p_t), H(q_t)
-        self.joints_: torch.Tensor | None = None  # (G, 3, k, k): sum p q^T, p q_pi^T, p p^T
-        self.counts_: torch.Tensor | None = None  # (G,) tokens per group
+        self.sums_: torch.Tensor | None = None  # (G, 2k + 3): p, q, H(p_t), H(q_t), count
+        self.pairs_: torch.Tensor | None = None  # (G, k, 3, k): sum p q^T, p p^T, p q_pi^T
+        self.up_cache_: tuple[torch.Tensor, int, torch.Tensor] | None = None  # up, version, map
         self.null_ = PairingNull(seed)
         self.n_tokens_ = 0
 
@@ -109,12 +105,12 @@ class FeatureJointEstimator:
         self, base: torch.Tensor, lora: torch.Tensor, sequence_ids: torch.Tensor | None = None
     ) -> None:
         """Add one batch of real tokens: ``base``, ``lora`` float32 ``(T, d)``, ``sequence_ids``
-        ``(T,)`` int64 or None. No host sync."""
+        ``(T,)`` int64 or None. No host sync (but on CPU, see :func:`.grouping.group_outer`)."""
         if base.shape[0] == 0:
             return
         if not self.feature_map_.fitted:
             self.feature_map_.fit(base)
-        self._add_logits(self.feature_map_(base), self.feature_map_(lora), sequence_ids)
+        self._add_logits(self.feature_map_.map_pair(base, lora), sequence_ids)
 
     def update_factored(
         self,
@@ -127,71 +123,81 @@ class FeatureJointEstimator:
 
         ``lora_inner`` = A x, ``(T, r)``; ``lora_up`` = s Bᵀ, ``(r, d)``. The feature map is
         linear, so ``map(l) = lora_inner @ map(lora_up)``: r·k instead of d·k flops per token.
+        ``map(lora_up)`` ``(r, k)`` is reused while ``lora_up`` is the same, unmodified tensor.
         """
-        if base.shape[0] == 0:
+        n = base.shape[0]
+        if n == 0:
             return
         if not self.feature_map_.fitted:
             self.feature_map_.fit(base)
-        lora_logits = lora_inner @ self.feature_map_(lora_up)  # (T, r) @ (r, k) -> (T, k)
-        self._add_logits(self.feature_map_(base), lora_logits, sequence_ids)
+        cache = self.up_cache_
+        if cache is None or cache[0] is not lora_up or cache[1] != lora_up._version:
+            cache = (lora_up, lora_up._version, self.feature_map_(lora_up))  # (r, k)
+            self.up_cache_ = cache
+        logits = self.feature_map_.map_pair(base, None)  # (2T, k), rows T: still empty
+        torch.mm(lora_inner, cache[2], out=logits[n:])  # (T, r) @ (r, k)
+        self._add_logits(logits, sequence_ids)
 
-    def _add_logits(
-        self,
-        base_logits: torch.Tensor,
-        lora_logits: torch.Tensor,
-        sequence_ids: torch.Tensor | None,
-    ) -> None:
-        """Accumulate the state from mapped logits ``(T, k)`` of both branches."""
-        n, k = base_logits.shape
-        device = base_logits.device
+    def _add_logits(self, logits: torch.Tensor, sequence_ids: torch.Tensor | None) -> None:
+        """Accumulate the state from mapped logits ``(2T, k)``: base rows, then LoRA rows."""
+        n, k = logits.shape[0] // 2, logits.shape[1]
+        device = logits.device
         dtype = accumulation_dtype(device)
-        log_p = to_log_probs(base_logits.to(dtype), self.tau, self.standardize)  # (T, k)
-        log_q = to_log_probs(lora_logits.to(dtype), self.tau, self.standardize)  # (T, k)
-        p, q = log_p.exp(), log_q.exp()
+        log_probs = to_log_probs(logits.to(dtype), self.tau, self.standardize)  # (2T, k)
+        probs = log_probs.exp()  # (2T, k)
         # log_softmax of finite logits is finite, so the plain -sum p log p is safe here.
-        entropy_p = -(p * log_p).sum(dim=1, keepdim=True)  # (T, 1)
-        entropy_q = -(q * log_q).sum(dim=1, keepdim=True)  # (T, 1)
+        entropies = -(probs * log_probs).sum(dim=1)  # (2T,)
+        p, q = probs[:n], probs[n:]  # (T, k) each
         groups = token_groups(n, self.n_tokens_, sequence_ids, self.n_groups, device)  # (T,)
-        rows = torch.cat([p, q, entropy_p, entropy_q], dim=1)  # (T, 2k + 2)
-        joints = [group_outer(p, q, groups, self.n_groups)]  # (G, k, k)
+        ones = torch.ones(n, 1, dtype=dtype, device=device)
+        rows = torch.cat([p, q, entropies.view(2, n).T, ones], dim=1)  # (T, 2k + 3)
+        n_joints = 3 if self.references else 1
+        if self.sums_ is None or self.pairs_ is None:
+            self.sums_ = torch.zeros(self.n_groups, 2 * k + 3, dtype=dtype, device=device)
+            self.pairs_ = torch.zeros(self.n_groups, k, n_joints, k, dtype=dtype, device=device)
+        # right factors of the joints, in the order of pairs_: q, p, then the null partners
+        right = [q]
         if self.references:
             partners = self.null_.pair(p, q, groups)  # (T, k) LoRA rows of other tokens
-            null = torch.zeros_like(joints[0])
-            if partners is not None:
-                null = group_outer(p, partners, groups, self.n_groups)
-            joints += [null, group_outer(p, p, groups, self.n_groups)]
-        ones = torch.ones(n, 1, dtype=dtype, device=device)
-        if self.sums_ is None or self.joints_ is None or self.counts_ is None:
-            self.sums_ = torch.zeros(self.n_groups, 2 * k + 2, dtype=dtype, device=device)
-            self.joints_ = torch.zeros(self.n_groups, len(joints), k, k, dtype=dtype, device=device)
-            self.counts_ = torch.zeros(self.n_groups, dtype=dtype, device=device)
-        self.sums_ += group_sum(rows, groups, self.n_groups)
-        self.joints_ += torch.stack(joints, dim=1)
-        self.counts_ += group_sum(ones, groups, self.n_groups)[:, 0]
+            right += [p] if partners is None else [p, partners]
+        used = self.pairs_[:, :, : len(right)].view(self.n_groups, k, len(right) * k)
+        group_outer(p, torch.cat(right, dim=1), groups, self.n_groups, out=used)  # (G, k, J'k)
+        group_sum(rows, groups, self.n_groups, out=self.sums_)
         self.n_tokens_ += n
 
+    @property
+    def counts_(self) -> torch.Tensor | None:
+        """``(G,)`` tokens per group (the last column of ``sums_``)."""
+        return None if self.sums_ is None else self.sums_[:, -1]
+
+    @property
+    def joints_(self) -> torch.Tensor | None:
+        """``(G, 3, k, k)`` group sums of ``p q^T``, ``p q_pi^T``, ``p p^T`` (``(G, 1, k, k)``
+        for ``dpi``): the state ``pairs_`` in the order of docs/method.md §3.7, without the
+        first batch's null pairs (added at :meth:`result`)."""
+        if self.pairs_ is None:
+            return None
+        order = [0, 2, 1] if self.pairs_.shape[2] == 3 else [0]
+        return self.pairs_.permute(0, 2, 1, 3)[:, order]
+
     @staticmethod
-    def _statistics(totals: Sequence[torch.Tensor], n_tokens: float) -> torch.Tensor:
-        """js_mi, mi, dpi, I(I;T), I(J;T), then (null, ceiling, normalized) of js_mi and mi."""
-        sums, joints = totals
-        k = joints.shape[-1]
-        mean_p, mean_q = sums[:k] / n_tokens, sums[k : 2 * k] / n_tokens  # (k,), (k,)
-        base_token_mi = entropy_of_probabilities(mean_p) - sums[2 * k] / n_tokens
-        lora_token_mi = entropy_of_probabilities(mean_q) - sums[2 * k + 1] / n_tokens
+    def _statistics(totals: Sequence[torch.Tensor], n_tokens: torch.Tensor) -> torch.Tensor:
+        """``(N, m)``: js_mi, mi, dpi, I(I;T), I(J;T), then (null, ceiling, normalized) of js_mi
+        and mi, of stacked totals ``sums`` ``(N, 2k + 3)``, ``pairs`` ``(N, k, J, k)``."""
+        sums, pairs = totals
+        k = pairs.shape[-1]
+        n = n_tokens[:, None]  # (N, 1)
+        mean_p, mean_q = sums[:, :k] / n, sums[:, k : 2 * k] / n  # (N, k), (N, k)
+        base_token_mi = entropy_of_probabilities(mean_p) - sums[:, 2 * k] / n_tokens  # (N,)
+        lora_token_mi = entropy_of_probabilities(mean_q) - sums[:, 2 * k + 1] / n_tokens
         base_token_mi, lora_token_mi = base_token_mi.clamp_min(0), lora_token_mi.clamp_min(0)
         dpi = torch.minimum(base_token_mi, lora_token_mi)
-
-        def pair(joint_sum: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            joint = joint_sum / joint_sum.sum()  # (k, k)
-            return js_mutual_information(joint), mutual_information(joint)
-
-        js_mi, mi = pair(joints[0])
-        values = [js_mi, mi, dpi, base_token_mi, lora_token_mi]
-        if joints.shape[0] == 3:
-            (js_null, mi_null), (js_ceil, mi_ceil) = pair(joints[1]), pair(joints[2])
-            values += [js_null, js_ceil, normalized(js_mi, js_null, js_ceil)]
-            values += [mi_null, mi_ceil, normalized(mi, mi_null, mi_ceil)]
-        return torch.stack(values)
+        js, mi = joint_information(pairs.transpose(1, 2))  # (N, J) each
+        values = [js[:, 0], mi[:, 0], dpi, base_token_mi, lora_token_mi]
+        if pairs.shape[2] == 3:  # pairs_ order: joint, ceiling, null
+            values += [js[:, 2], js[:, 1], normalized(js[:, 0], js[:, 2], js[:, 1])]
+            values += [mi[:, 2], mi[:, 1], normalized(mi[:, 0], mi[:, 2], mi[:, 1])]
+        return torch.stack(values, dim=1)
 
     def params(self) -> dict[str, Any]:
         fmap = self.feature_map_
@@ -211,17 +217,16 @@ class FeatureJointEstimator:
         if self.references:
             for stat in _REFERENCED:
                 names += [f"{stat}_null", f"{stat}_ceiling", f"{stat}_normalized"]
-        if self.sums_ is None or self.joints_ is None or self.counts_ is None:
+        if self.sums_ is None or self.pairs_ is None or self.counts_ is None:
             nan = float("nan")
             return EstimateResult(self.name, nan, nan, 0, self.params(), {})
-        joints = self.joints_
+        pairs = self.pairs_
         pending = self.null_.pending() if self.references else None
         if pending is not None:  # the first batch's null pairs, with the latest batch
             first_p, partners, groups = pending
-            joints = joints.clone()
-            joints[:, 1] += group_outer(first_p, partners, groups, self.n_groups)
-        state = [self.sums_, joints]
-        fit = jackknife(self._statistics, state, self.counts_)
+            pairs = pairs.clone()
+            group_outer(first_p, partners, groups, self.n_groups, out=pairs[:, :, 2])
+        fit = jackknife_batched(self._statistics, [self.sums_, pairs], self.counts_)
         index = {name: i for i, name in enumerate(names)}
         main = index[self.primary]
         extras: dict[str, float] = {}

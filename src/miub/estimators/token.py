@@ -32,7 +32,7 @@ from miub.estimators.grouping import (
     N_GROUPS,
     accumulation_dtype,
     group_sum,
-    jackknife,
+    jackknife_batched,
     token_groups,
 )
 from miub.estimators.references import DEFAULT_TAU
@@ -83,14 +83,15 @@ class TokenMeanEstimator:
         return torch.stack([torch.ones_like(values), values], dim=1)  # (T, 2)
 
     @staticmethod
-    def _statistic(totals: Sequence[torch.Tensor], n_tokens: float) -> torch.Tensor:
-        return (totals[0][1] / n_tokens).reshape(1)
+    def _statistic(totals: Sequence[torch.Tensor], n_tokens: torch.Tensor) -> torch.Tensor:
+        """``(N, 1)`` means of stacked sums ``(N, 2)`` with token counts ``(N,)``."""
+        return (totals[0][:, 1] / n_tokens)[:, None]
 
     def result(self) -> EstimateResult:
         if self.sums_ is None:
             nan = float("nan")
             return EstimateResult(self.name, nan, nan, 0, self.params(), {}, self.units)
-        fit = jackknife(self._statistic, [self.sums_], self.sums_[:, 0])
+        fit = jackknife_batched(self._statistic, [self.sums_], self.sums_[:, 0])
         return EstimateResult(
             self.name,
             fit.values[0],

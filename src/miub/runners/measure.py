@@ -32,7 +32,7 @@ class MeasureSettings:
     estimators: Sequence[str] = ("js-mi",)
     batch_size: int = 8
     max_tokens: int | None = None
-    max_length: int = 512
+    max_length: int | None = None  # tokens per text; None = min(512, the model's context)
     dtype: str = "float32"
     device: str = "auto"
     threads: int | None = 1  # torch CPU threads during the measurement; None = torch's setting
@@ -85,7 +85,7 @@ def _run_measurement(
         raise MiubUserError("--batch-size must be at least 1")
     if settings.max_tokens is not None and settings.max_tokens < 2:
         raise MiubUserError("--max-tokens must be at least 2")
-    if settings.max_length < 2:
+    if settings.max_length is not None and settings.max_length < 2:
         raise MiubUserError("--max-length must be at least 2 tokens")
     dataset = read_jsonl(settings.data, skip_bad_lines=settings.skip_bad_lines)
     started = time.perf_counter()
@@ -95,7 +95,10 @@ def _run_measurement(
     context = getattr(model.config, "max_position_embeddings", None) or getattr(
         model.config, "n_positions", None
     )
-    if isinstance(context, int) and settings.max_length > context:
+    max_length = settings.max_length
+    if max_length is None:
+        max_length = min(512, context) if isinstance(context, int) else 512
+    elif isinstance(context, int) and max_length > context:
         raise MiubUserError(
             f"--max-length {settings.max_length} exceeds the {context}-token context of"
             f" {settings.model}; pass --max-length {context} or less"
@@ -103,7 +106,7 @@ def _run_measurement(
     if settings.adapter is not None:
         model = load_adapter(model, settings.adapter)
     counts = [len(tokenizer(text)["input_ids"]) for text in dataset.texts]
-    texts = dataset.texts[: select_token_budget(counts, settings.max_tokens, settings.max_length)]
+    texts = dataset.texts[: select_token_budget(counts, settings.max_tokens, max_length)]
 
     chunk = settings.batch_size * 4
     weighted_ce, scored_tokens = 0.0, 0
@@ -114,7 +117,7 @@ def _run_measurement(
                 tokenizer,
                 texts[start : start + chunk],
                 batch_size=settings.batch_size,
-                max_length=settings.max_length,
+                max_length=max_length,
                 capture=cap,
             )
             weighted_ce += float(part["ce"]) * int(part["n_tokens"])
@@ -125,6 +128,7 @@ def _run_measurement(
     settings_record = asdict(settings)
     settings_record["data"] = str(settings.data)
     settings_record["adapter"] = str(settings.adapter) if settings.adapter else None
+    settings_record["max_length"] = max_length  # as used
     return {
         "settings": settings_record,
         "data": {
