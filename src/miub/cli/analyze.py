@@ -1,5 +1,6 @@
 """``miub fit DIR`` (writes DIR/fits.json) and ``miub report DIR`` (writes DIR/report.html
-and DIR/figures/*.png) for the output directory of a ``miub sweep``."""
+and DIR/figures/*.png, reusing DIR/fits.json when it still matches) for the output directory
+of a ``miub sweep``."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ from rich.console import Console
 from rich.table import Table
 
 from miub.cli.main import app
+from miub.runners.fit import DEFAULT_BOOTSTRAP, DEFAULT_JOINT_BOOTSTRAP
 
 _console = Console(stderr=True)
-_BOOTSTRAP = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples per axis law.")
-_JOINT = typer.Option(100, "--joint-bootstrap", min=0, help="Resamples per joint (N,R,D) law.")
+_BOOTSTRAP = typer.Option(
+    DEFAULT_BOOTSTRAP, "--bootstrap", min=0, help="Bootstrap resamples per axis law."
+)
+_JOINT = typer.Option(
+    DEFAULT_JOINT_BOOTSTRAP, "--joint-bootstrap", min=0, help="Resamples per joint (N,R,D) law."
+)
 _SEED = typer.Option(0, "--seed", help="Seed of the bootstrap.")
 
 
@@ -50,7 +56,7 @@ def fit_command(
     seed: int = _SEED,
 ) -> None:
     """Fit scaling laws for every metric; write DIR/fits.json."""
-    from miub.report import fit_directory
+    from miub.runners.fit import fit_directory
 
     analysis, path = fit_directory(directory, bootstrap, joint_bootstrap, seed, _progress)
     print_summary(analysis)
@@ -64,8 +70,10 @@ def report_command(
     joint_bootstrap: int = _JOINT,
     seed: int = _SEED,
 ) -> None:
-    """Analyse DIR and write DIR/report.html (self-contained), DIR/figures/*.png, fits.json."""
-    from miub.report import build_report
+    """Write DIR/report.html (self-contained) and DIR/figures/*.png; reuses DIR/fits.json when
+    it is newer than the store and matches these settings and results.csv, else refits."""
+    from miub.runners.fit import report_directory
 
-    path = build_report(directory, bootstrap, joint_bootstrap, seed, _progress)
+    path, outcome = report_directory(directory, bootstrap, joint_bootstrap, seed, _progress)
+    typer.echo(outcome.message)
     typer.echo(f"wrote {path}")

@@ -109,9 +109,12 @@ class LinearCKA:
     @staticmethod
     def _statistic(totals: Sequence[torch.Tensor], n_tokens: torch.Tensor) -> torch.Tensor:
         """``(N, 4)``: CKA, its null, ceiling and normalized value from stacked summed shifted
-        moments, ``sums`` ``(N, 2k + 1)``, ``moments`` ``(N, 4, k, k)``, counts ``(N,)``."""
-        sums, moments = totals
+        moments, ``sums`` ``(N, 2k + 1)``, ``moments`` ``(N, 4, k, k)``, optionally the first
+        batch's null cross-moments ``(N, k, k)``, and counts ``(N,)``."""
+        sums, moments, *pending = totals
         k = moments.shape[-1]
+        if pending:  # (N, k, k) the first batch's null pairs (stacks are fresh: add in place)
+            moments[:, 3] += pending[0]
         n = n_tokens[:, None]  # (N, 1)
         mean_x, mean_y = sums[:, :k] / n, sums[:, k : 2 * k] / n  # (N, k), (N, k)
         second = moments / n[:, :, None, None]  # (N, 4, k, k)
@@ -140,13 +143,12 @@ class LinearCKA:
         if self.sums_ is None or self.moments_ is None:
             nan = float("nan")
             return EstimateResult(self.name, nan, nan, 0, self.params(), {}, "unitless")
-        moments = self.moments_
+        state = [self.sums_, self.moments_]
         pending = self.null_.pending()
         if pending is not None:  # the first batch's null pairs, with the latest batch
             first_x, partners, groups = pending
-            moments = moments.clone()
-            group_outer(first_x, partners, groups, self.n_groups, out=moments[:, 3])
-        fit = jackknife_batched(self._statistic, [self.sums_, moments], self.sums_[:, -1])
+            state.append(group_outer(first_x, partners, groups, self.n_groups))  # (G, k, k)
+        fit = jackknife_batched(self._statistic, state, self.sums_[:, -1])
         index = {name: i for i, name in enumerate(_NAMES)}
         return EstimateResult(
             self.name,

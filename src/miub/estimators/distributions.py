@@ -81,24 +81,29 @@ def xlogx_sum(x: torch.Tensor, dim: int | tuple[int, ...] = -1) -> torch.Tensor:
 
 
 def joint_information(joint_sum: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(js_mi, mi)`` of unnormalised joint tables ``(..., k_i, k_j)`` -> ``(...)`` each, nats.
+    """``(js_mi, mi)`` of unnormalised joint tables ``J`` ``(..., k_i, k_j)`` -> ``(...)`` each.
 
-    With ``P`` the normalised table, marginals ``P_I``, ``P_J``, ``Q = P_I (x) P_J`` and
+    With ``s = sum J``, ``P = J / s``, marginals ``P_I``, ``P_J``, ``Q = P_I (x) P_J`` and
     ``M = (P + Q) / 2`` (two logarithms per cell, the ``Q`` terms from the marginals):
 
         mi    = KL(P || Q) = sum P log P - sum P_I log P_I - sum P_J log P_J,
         js_mi = JSD(P, Q)  = (sum P log P + sum Q log Q) / 2 - sum M log M,
-        sum Q log Q = sum P_I log P_I + sum P_J log P_J.
+        sum Q log Q = sum P_I log P_I + sum P_J log P_J,
 
-    ``mi`` is clamped to ``>= 0`` and ``js_mi`` to ``[0, ln 2]`` (rounding only). Float64
-    recommended: the sums are differences of terms of size ``ln k``.
+    each ``sum X log X`` of a table ``X = Y / c`` taken as ``sum Y log Y / c - log c``, so the
+    ``k_i k_j`` cells are never divided. Nats; ``mi`` clamped to ``>= 0`` and ``js_mi`` to
+    ``[0, ln 2]`` (rounding only). Float64 recommended: the sums are differences of terms of
+    size ``ln k``.
     """
-    joint = joint_sum / joint_sum.sum(dim=(-2, -1), keepdim=True)  # (..., k_i, k_j)
-    row, col = joint.sum(dim=-1), joint.sum(dim=-2)  # (..., k_i), (..., k_j)
-    plogp = xlogx_sum(joint, dim=(-2, -1))  # (...)
-    qlogq = xlogx_sum(row) + xlogx_sum(col)  # (...)
-    mixture = 0.5 * (joint + row[..., :, None] * col[..., None, :])  # (..., k_i, k_j)
-    js_mi = (0.5 * (plogp + qlogq) - xlogx_sum(mixture, dim=(-2, -1))).clamp(0.0, LN2)
+    total = joint_sum.sum(dim=(-2, -1))  # (...) = s
+    log_total = torch.log(total)
+    row, col = joint_sum.sum(dim=-1), joint_sum.sum(dim=-2)  # (..., k_i), (..., k_j)
+    plogp = xlogx_sum(joint_sum, dim=(-2, -1)) / total - log_total
+    qlogq = (xlogx_sum(row) + xlogx_sum(col)) / total - 2 * log_total
+    # 2 s M = J + row col^T / s
+    mixture = torch.addcmul(joint_sum, (row / total[..., None])[..., :, None], col[..., None, :])
+    mlogm = xlogx_sum(mixture, dim=(-2, -1)) / (2 * total) - (log_total + LN2)
+    js_mi = (0.5 * (plogp + qlogq) - mlogm).clamp(0.0, LN2)
     return js_mi, (plogp - qlogq).clamp_min(0.0)
 
 

@@ -166,7 +166,7 @@ def jackknife_batched(
 
     Args:
         statistic: ``statistic(totals, n_tokens)`` -> ``(N, m)`` estimates, where ``totals``
-            are ``(N, ...)`` stacks (row 0: the entries of ``group_sums`` summed over all
+            are ``(N, ...)`` stacks (fresh tensors the statistic may modify in place) (row 0: the entries of ``group_sums`` summed over all
             groups; row ``1 + i``: the same without the ``i``-th non-empty group) and
             ``n_tokens`` ``(N,)`` their token counts (in the dtype of ``group_sums[0]``).
         group_sums: tensors with a leading group axis, ``(G, ...)`` each.
@@ -183,8 +183,11 @@ def jackknife_batched(
     index = torch.tensor(kept if n_kept >= 2 else [], dtype=torch.long, device=reference.device)
     stacks = []
     for sums in group_sums:
-        total = sums.sum(dim=0, keepdim=True)  # (1, ...)
-        stacks.append(torch.cat([total, total - sums.index_select(0, index)]))  # (N, ...)
+        stack = sums.new_empty((1 + len(index), *sums.shape[1:]))  # (N, ...)
+        torch.sum(sums, dim=0, out=stack[0])
+        kept_sums = sums if len(index) == n_groups else sums.index_select(0, index)
+        torch.sub(stack[:1], kept_sums, out=stack[1:])
+        stacks.append(stack)
     n_tokens = torch.tensor(
         [float(n_all)] + [float(n_all - count_list[g]) for g in index.tolist()],
         dtype=reference.dtype,

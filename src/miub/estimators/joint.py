@@ -183,9 +183,12 @@ class FeatureJointEstimator:
     @staticmethod
     def _statistics(totals: Sequence[torch.Tensor], n_tokens: torch.Tensor) -> torch.Tensor:
         """``(N, m)``: js_mi, mi, dpi, I(I;T), I(J;T), then (null, ceiling, normalized) of js_mi
-        and mi, of stacked totals ``sums`` ``(N, 2k + 3)``, ``pairs`` ``(N, k, J, k)``."""
-        sums, pairs = totals
+        and mi, of stacked totals ``sums`` ``(N, 2k + 3)``, ``pairs`` ``(N, k, J, k)`` and
+        optionally the first batch's null pairs ``(N, k, k)``."""
+        sums, pairs, *pending = totals
         k = pairs.shape[-1]
+        if pending:  # (N, k, k) the first batch's null pairs (stacks are fresh: add in place)
+            pairs[:, :, 2] += pending[0]
         n = n_tokens[:, None]  # (N, 1)
         mean_p, mean_q = sums[:, :k] / n, sums[:, k : 2 * k] / n  # (N, k), (N, k)
         base_token_mi = entropy_of_probabilities(mean_p) - sums[:, 2 * k] / n_tokens  # (N,)
@@ -220,13 +223,12 @@ class FeatureJointEstimator:
         if self.sums_ is None or self.pairs_ is None or self.counts_ is None:
             nan = float("nan")
             return EstimateResult(self.name, nan, nan, 0, self.params(), {})
-        pairs = self.pairs_
+        state = [self.sums_, self.pairs_]
         pending = self.null_.pending() if self.references else None
         if pending is not None:  # the first batch's null pairs, with the latest batch
             first_p, partners, groups = pending
-            pairs = pairs.clone()
-            group_outer(first_p, partners, groups, self.n_groups, out=pairs[:, :, 2])
-        fit = jackknife_batched(self._statistics, [self.sums_, pairs], self.counts_)
+            state.append(group_outer(first_p, partners, groups, self.n_groups))  # (G, k, k)
+        fit = jackknife_batched(self._statistics, state, self.counts_)
         index = {name: i for i, name in enumerate(names)}
         main = index[self.primary]
         extras: dict[str, float] = {}

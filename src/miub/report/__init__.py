@@ -1,8 +1,8 @@
-"""Reports: ``build_report(DIR)`` writes ``fits.json``, ``figures/*.png`` and a
-self-contained ``report.html`` for a sweep directory."""
+"""Reports: ``build_report(DIR, analysis)`` writes ``figures/*.png`` and a self-contained
+``report.html`` for a sweep directory (the fit is :mod:`miub.runners.fit`)."""
 
 from __future__ import annotations
 
-from miub.report.build import FITS_FILE, REPORT_FILE, build_report, fit_directory, write_fits
+from miub.report.build import REPORT_FILE, build_report
 
-__all__ = ["FITS_FILE", "REPORT_FILE", "build_report", "fit_directory", "write_fits"]
+__all__ = ["REPORT_FILE", "build_report"]

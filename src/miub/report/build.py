@@ -1,10 +1,10 @@
-"""``build_report(DIR)``: analyse a sweep directory and write ``fits.json``, ``figures/*.png``
-and a self-contained ``report.html`` (figures embedded as base64 PNG, no external URL)."""
+"""``build_report(DIR, analysis)``: draw ``figures/*.png`` and a self-contained ``report.html``
+(figures embedded as base64 PNG, no external URL) from an analysis of a sweep directory.
+The analysis itself (and ``fits.json``) comes from :mod:`miub.runners.fit`."""
 
 from __future__ import annotations
 
 import base64
-import json
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,7 +15,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from miub.analysis import Analysis, analyze, load_results
+from miub.analysis import Analysis
 from miub.analysis.analysis import SCORE_RULE
 from miub.analysis.claims import RULE_ACCURATE, RULE_ALIGNED, RULE_DECREASE, RULE_STABLE
 from miub.analysis.design import cell_columns
@@ -23,47 +23,19 @@ from miub.provenance import provenance
 from miub.report import figures
 from miub.report.breakdown import load_breakdown
 
-FITS_FILE = "fits.json"
 REPORT_FILE = "report.html"
 FIGURES_DIR = "figures"
 
 
-def write_fits(analysis: Analysis, directory: Path) -> Path:
-    """``DIR/fits.json``: the analysis as JSON plus provenance."""
-    payload = _finite({"miub": provenance(), **analysis.to_dict()})
-    path = directory / FITS_FILE
-    path.write_text(json.dumps(payload, indent=2, allow_nan=False, default=_json_default))
-    return path
-
-
-def fit_directory(
-    directory: str | Path,
-    bootstrap: int = 1000,
-    joint_bootstrap: int = 100,
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> tuple[Analysis, Path]:
-    """Analyse ``DIR/results.csv`` and write ``DIR/fits.json``."""
-    results = load_results(directory)
-    analysis = analyze(results, bootstrap, joint_bootstrap, seed, progress)
-    return analysis, write_fits(analysis, Path(directory))
-
-
 def build_report(
     directory: str | Path,
-    bootstrap: int = 1000,
-    joint_bootstrap: int = 100,
-    seed: int = 0,
+    analysis: Analysis,
     progress: Callable[[str], None] | None = None,
-    analysis: Analysis | None = None,
 ) -> Path:
-    """Write ``DIR/fits.json``, ``DIR/figures/*.png`` and ``DIR/report.html``; return the
-    report's path. Figures that cannot be drawn become notes in the report."""
+    """Write ``DIR/figures/*.png`` and ``DIR/report.html`` for an analysis of ``DIR`` (made by
+    :mod:`miub.runners.fit`, which also writes ``fits.json``); return the report's path.
+    Figures that cannot be drawn become notes in the report."""
     directory = Path(directory)
-    if analysis is None:
-        analysis, _ = fit_directory(directory, bootstrap, joint_bootstrap, seed, progress)
-    else:
-        write_fits(analysis, directory)
     say = progress or (lambda _: None)
     say("drawing figures")
     notes = list(analysis.notes)
@@ -278,24 +250,3 @@ def _fmt(value: Any, signed: bool = False) -> str:
             return f"{int(number)}"
         return f"{number:+.3g}" if signed else f"{number:.3g}"
     return str(value)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-def _finite(value: Any) -> Any:
-    """NaN / inf → None, recursively (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    return value

@@ -37,7 +37,8 @@ def run_demo(
     say: Callable[[str], None] | None = None,
 ) -> DemoOutcome:
     """Sweep the shipped demo study into ``out_dir``, then fit and report on it."""
-    from miub.report.build import build_report, fit_directory
+    from miub.report import build_report
+    from miub.runners.fit import fit_directory
 
     study_path = resolve_study_path("demo-quick" if quick else "demo")
     study = load_study(study_path)
@@ -47,7 +48,7 @@ def run_demo(
     )
     swept = time.perf_counter()
     analysis, _ = fit_directory(out_dir, progress=say)
-    report_path = build_report(out_dir, analysis=analysis, progress=say)
+    report_path = build_report(out_dir, analysis, progress=say)
     return DemoOutcome(
         study_path=study_path,
         sweep=summary,
