@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from miub.cli.main import _register_commands, app
 from miub.report import build_report
+from miub.runners.fit import fit_directory
 from miub.testing.synthetic_results import write_synthetic_sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -32,7 +33,8 @@ def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pd.read_csv(csv).drop(
         columns=["cosine", "cosine_stderr", "token_jsd", "token_jsd_stderr"]
     ).to_csv(csv, index=False)
-    build_report(directory, bootstrap=20, joint_bootstrap=0)
+    analysis, _ = fit_directory(directory, bootstrap=20, joint_bootstrap=0)
+    build_report(directory, analysis)
     return directory
 
 
@@ -63,7 +65,8 @@ def test_partial_report_without_breakdown_or_accuracy(tmp_path: Path) -> None:
         result.write_text("{}")
     csv = directory / "results.csv"
     csv.write_text(csv.read_text().replace(",acc,", ",accuracy_old,"))
-    html = build_report(directory, bootstrap=0, joint_bootstrap=0).read_text()
+    analysis, _ = fit_directory(directory, bootstrap=0, joint_bootstrap=0)
+    html = build_report(directory, analysis).read_text()
     assert "no per-layer / per-module heatmap" in html
     assert "no values for err" in html
     assert not (directory / "figures" / "metric_vs_err.png").exists()

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from miub import zoo
 from miub.cli.zoo import zoo_app
-from miub.zoo.build import build_zoo
+from miub.runners.zoo_build import build_zoo
 from miub.zoo.pretrain import PretrainSettings
 from miub.zoo.specs import MODEL_SPECS
 

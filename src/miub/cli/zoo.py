@@ -127,7 +127,7 @@ def build(
 
     from miub.cli.paths import writable_dir
     from miub.errors import MiubUserError
-    from miub.zoo.build import build_zoo
+    from miub.runners.zoo_build import build_zoo
     from miub.zoo.pretrain import PretrainSettings
     from miub.zoo.specs import MODEL_SPECS
 

@@ -219,9 +219,7 @@ def jackknife(
     (evaluated once per row of the stack; the estimators use batched statistics)."""
 
     def batched(stacks: Sequence[torch.Tensor], n_tokens: torch.Tensor) -> torch.Tensor:
-        rows = [
-            statistic([s[i] for s in stacks], n) for i, n in enumerate(n_tokens.tolist())
-        ]
+        rows = [statistic([s[i] for s in stacks], n) for i, n in enumerate(n_tokens.tolist())]
         return torch.stack(rows)  # (N, m)
 
     return jackknife_batched(batched, group_sums, counts)

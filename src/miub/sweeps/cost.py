@@ -89,7 +89,7 @@ def module_shapes(config: dict[str, Any]) -> dict[str, tuple[int, int]]:
     }
 
 
-def count_parameters(config: dict[str, Any]) -> int:
+def parameters_from_config(config: dict[str, Any]) -> int:
     """Weights of a Llama-style decoder: embeddings (+ untied head) + layers (norms and
     biases ignored, < 0.1 %)."""
     shapes = module_shapes(config)
@@ -118,7 +118,7 @@ def estimate_run_cost(
 ) -> RunCost:
     """The cost of ``run`` by the formulas of the module docstring."""
     config = run.config
-    parameters = count_parameters(model_config)
+    parameters = parameters_from_config(model_config)
     lora = count_lora_parameters(model_config, config.rank, config.target_modules)
     per_example = tokens_per_example or config.max_length
     tokens = int(config.data_size * config.epochs * per_example)
@@ -129,7 +129,7 @@ def estimate_run_cost(
 
 
 def model_config_for_cost(model: str) -> dict[str, Any] | None:
-    """A config with the fields :func:`count_parameters` needs, or None if unknown."""
+    """A config with the fields :func:`parameters_from_config` needs, or None if unknown."""
     try:
         config = read_model_config(model)
     except LookupError:

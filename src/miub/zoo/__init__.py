@@ -2,7 +2,7 @@
 
 ``names()`` lists them smallest first; ``load(name)`` returns ``(model, tokenizer)`` loaded
 with ``from_pretrained`` from the shipped safetensors; ``verify()`` checks every file against
-the manifest's sha256. ``miub zoo build`` re-creates the assets (see :mod:`miub.zoo.build`).
+the manifest's sha256. ``miub zoo build`` re-creates the assets (see :mod:`miub.runners.zoo_build`).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import torch
 import transformers
 
 from miub.evaluation import evaluate_multiple_choice
+from miub.models import count_parameters
 from miub.tasks import get as get_task
 from miub.tasks.corpus import build_corpus
 from miub.tasks.english import SNAPSHOT_RELPATH, snapshot_path, write_snapshot
@@ -43,13 +44,6 @@ def encode_corpus(tokenizer: Any, documents: Sequence[str]) -> list[int]:
     for ids in tokenizer(list(documents), add_special_tokens=False)["input_ids"]:
         stream += [*ids, eos]
     return stream
-
-
-def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
-    """(all parameters, parameters outside the tied token embedding)."""
-    total = sum(p.numel() for p in model.parameters())
-    embedding = model.get_input_embeddings().weight.numel()  # type: ignore[operator]
-    return total, total - embedding
 
 
 def _reusable_models(file: Path, corpus_sha: str, tokenizer_sha: str) -> dict[str, Any]:
@@ -190,7 +184,8 @@ def build_zoo(
         if folder.exists():
             shutil.rmtree(folder)
         staging.rename(folder)
-        total, non_embedding = count_parameters(result.model)
+        counts = count_parameters(result.model)
+        total, non_embedding = counts["total"], counts["non_embedding"]
         entry = {
             "parameters": total,
             "non_embedding_parameters": non_embedding,
