@@ -84,8 +84,9 @@ def test_missing_grid_and_bad_yaml(tmp_path: Path) -> None:
 
 def test_sections_cover_every_config_field() -> None:
     axes = {"model", "task", "rank", "data_size", "seed", "eval"}
+    from_resources = {"threads"}  # a sweep sets it from executor.resources.num_cpus
     sections = set(LoraSettings.model_fields) | set(TrainingSettings.model_fields)
-    assert sections | axes == set(TrainConfig.model_fields)
+    assert sections | axes | from_resources == set(TrainConfig.model_fields)
     assert not sections & axes
     assert set(EvalSettings.model_fields) | {"estimators"} == set(EvalConfig.model_fields)
 
@@ -101,6 +102,12 @@ def test_hash_ignores_executor_but_not_settings() -> None:
     base = study_hash(parse_study(study_data()))
     assert base == study_hash(parse_study(study_data(executor__workers=3)))
     assert base != study_hash(parse_study(study_data(training__epochs=2)))
+
+
+def test_a_later_setting_changes_the_hash_only_when_set() -> None:
+    base = study_hash(parse_study(study_data()))
+    assert base == study_hash(parse_study(study_data(eval__at_start=False)))
+    assert base != study_hash(parse_study(study_data(eval__at_start=True)))
 
 
 def test_csv_estimator_columns_come_from_the_registry() -> None:

@@ -164,6 +164,7 @@ class EvalSettings(BaseModel):
     ce_examples: int = _same_as(EvalConfig, "ce_examples")
     batch_size: int = _same_as(EvalConfig, "batch_size")
     interval_steps: int = _same_as(EvalConfig, "interval_steps")
+    at_start: bool = _same_as(EvalConfig, "at_start")
 
 
 class Resources(BaseModel):
@@ -208,11 +209,20 @@ class Study(BaseModel):
         return _list_check(value, minimum=None, allow="estimator names")
 
 
+FIELDS_ADDED_LATER: dict[str, tuple[str, ...]] = {"eval": ("at_start",)}
+"""Settings added after stores existed: at their default they leave a study's hash unchanged."""
+
+
 def study_hash(study: Study) -> str:
     """16-hex-digit hash of everything that changes results (all but ``executor`` and the
     free-text ``description``, which is hashed as empty: editing it changes nothing)."""
     payload = study.model_dump(mode="json", exclude={"executor"})
     payload["description"] = ""  # as if never set: hashes of existing stores stay valid
+    for section, fields in FIELDS_ADDED_LATER.items():  # hashed only once set to a non-default
+        for name in fields:
+            default = type(getattr(study, section)).model_fields[name].default
+            if payload[section].get(name) == default:
+                payload[section].pop(name, None)
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
