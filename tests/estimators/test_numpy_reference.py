@@ -98,7 +98,7 @@ def _reference(base: list[np.ndarray], lora: list[np.ndarray], ids: list[np.ndar
 
 def _batches(with_ids: bool, seed: int):
     """Uneven batches (sizes 37, 5, 64, 20) of k = 6 features, dependent branches; sequence
-    ids with repeated, wrapped (id mod 16) and never-seen groups."""
+    ids with repeated, wrapped (id mod 16) and empty (5) groups."""
     rng = np.random.default_rng(seed)
     sizes, base, lora, ids = [37, 5, 64, 20], [], [], []
     next_id = 0
@@ -110,7 +110,9 @@ def _batches(with_ids: bool, seed: int):
         next_id = int(seq[-1]) + 1 + (5 if next_id == 0 else 0)
         base.append(x)
         lora.append(y)
-        ids.append(np.where(seq >= 10, seq + 19, seq).astype(np.int64) if with_ids else None)
+        seq = np.where(seq >= 10, seq + 19, seq)  # ids wrap around mod 16
+        seq = np.where(seq % N_GROUPS == 5, seq + 1, seq)  # group 5 stays empty
+        ids.append(seq.astype(np.int64) if with_ids else None)
     return base, lora, ids
 
 
@@ -152,4 +154,5 @@ def test_every_number_matches_the_numpy_reference(name: str, with_ids: bool) -> 
         assert close(extras[f"{key}_stderr"], expected[key]["stderr"]), key
         assert all(map(close, result.replicates[key], expected[key]["replicates"])), key
     assert result.n_tokens == sum(len(x) for x in base)
-    assert sum(not math.isnan(v) for v in result.replicates["value"]) >= 10  # groups filled
+    filled = [not math.isnan(v) for v in result.replicates["value"]]
+    assert sum(filled) >= 10 and filled[5] != with_ids  # empty group 5 only with ids

@@ -63,9 +63,7 @@ def test_report_reuses_a_matching_fit(fitted: Path, analyze_calls: list[int]) ->
     assert "reusing" in output and "refitted" not in output
 
 
-def test_report_refits_when_the_results_are_newer(
-    fitted: Path, analyze_calls: list[int]
-) -> None:
+def test_report_refits_when_the_results_are_newer(fitted: Path, analyze_calls: list[int]) -> None:
     csv = fitted / "results.csv"
     frame = pd.read_csv(csv)
     frame.iloc[1:].to_csv(csv, index=False)

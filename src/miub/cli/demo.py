@@ -33,6 +33,8 @@ def print_demo_summary(outcome: DemoOutcome, console: Console) -> None:
         f"fit + report in {outcome.report_s:.0f} s",
         highlight=False,
     )
+    if outcome.fit_message:
+        console.print(outcome.fit_message, style="dim", highlight=False)
     table = Table(title="Which metric follows the scaling laws most accurately and stably?")
     wanted = ["metric", "score", "NSR", *[f"ρ {axis}" for axis in analysis.axes], "ρ 1−ACC"]
     for column in wanted:

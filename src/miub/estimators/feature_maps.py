@@ -147,3 +147,32 @@ def to_log_probs(logits: torch.Tensor, tau: float, standardize: bool) -> torch.T
     if tau != 1.0:
         logits = logits / tau
     return torch.log_softmax(logits, dim=-1)
+
+
+def to_probs_and_entropies(
+    logits: torch.Tensor, tau: float, standardize: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(p_t, H(p_t))`` of the distributions of :func:`to_log_probs`, with one ``exp`` per
+    element: with ``z_t`` the (z-scored) logits over ``tau`` and ``m_t = max z_t``,
+
+        p_t = exp(z_t - m_t) / s_t,   s_t = sum exp(z_t - m_t),
+        H(p_t) = -sum p_t log p_t = m_t + log s_t - sum p_t z_t     (nats).
+
+    Args:
+        logits: ``(T, k)`` mapped features (float64 recommended for the entropies).
+        tau: softmax temperature, > 0.
+        standardize: z-score each token's logits before the softmax.
+
+    Returns:
+        ``(T, k)`` probabilities and ``(T,)`` entropies.
+    """
+    if standardize:
+        logits = torch.nn.functional.layer_norm(logits, logits.shape[-1:], eps=_VAR_EPS)
+    if tau != 1.0:
+        logits = logits / tau
+    peak = logits.amax(dim=-1, keepdim=True)  # (T, 1)
+    probs = (logits - peak).exp_()  # (T, k)
+    total = probs.sum(dim=-1, keepdim=True)  # (T, 1)
+    probs.div_(total)
+    entropies = (peak + total.log()).squeeze(-1) - (probs * logits).sum(dim=-1)  # (T,)
+    return probs, entropies

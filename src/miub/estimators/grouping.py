@@ -166,9 +166,10 @@ def jackknife_batched(
 
     Args:
         statistic: ``statistic(totals, n_tokens)`` -> ``(N, m)`` estimates, where ``totals``
-            are ``(N, ...)`` stacks (fresh tensors the statistic may modify in place) (row 0: the entries of ``group_sums`` summed over all
-            groups; row ``1 + i``: the same without the ``i``-th non-empty group) and
-            ``n_tokens`` ``(N,)`` their token counts (in the dtype of ``group_sums[0]``).
+            are ``(N, ...)`` stacks, fresh tensors the statistic may modify in place (row 0:
+            the entries of ``group_sums`` summed over all groups; row ``1 + i``: the same
+            without the ``i``-th non-empty group), and ``n_tokens`` ``(N,)`` their token
+            counts (in the dtype of ``group_sums[0]``).
         group_sums: tensors with a leading group axis, ``(G, ...)`` each.
         counts: tokens per group, length ``G``.
 
@@ -180,16 +181,17 @@ def jackknife_batched(
     n_all = sum(count_list)
     kept = [g for g, c in enumerate(count_list) if c > 0]
     n_kept, n_groups = len(kept), len(count_list)
-    index = torch.tensor(kept if n_kept >= 2 else [], dtype=torch.long, device=reference.device)
+    left_out = kept if n_kept >= 2 else []  # the groups whose replicates are computed
+    index = torch.tensor(left_out, dtype=torch.long, device=reference.device)
     stacks = []
     for sums in group_sums:
-        stack = sums.new_empty((1 + len(index), *sums.shape[1:]))  # (N, ...)
+        stack = sums.new_empty((1 + len(left_out), *sums.shape[1:]))  # (N, ...)
         torch.sum(sums, dim=0, out=stack[0])
-        kept_sums = sums if len(index) == n_groups else sums.index_select(0, index)
+        kept_sums = sums if len(left_out) == n_groups else sums.index_select(0, index)
         torch.sub(stack[:1], kept_sums, out=stack[1:])
         stacks.append(stack)
     n_tokens = torch.tensor(
-        [float(n_all)] + [float(n_all - count_list[g]) for g in index.tolist()],
+        [float(n_all)] + [float(n_all - count_list[g]) for g in left_out],
         dtype=reference.dtype,
         device=reference.device,
     )  # (N,)

@@ -25,10 +25,17 @@ Reference points of ``js-mi`` and ``mi`` (docs/method.md §3.7), from the same p
     normalized = (v - null) / (ceiling - null)  (0 at independence, 1 at the ceiling; not
                 clamped, so sampling noise can take it slightly outside [0, 1]).
 
-State: G group sums of ``p_t``, ``q_t`` and ``H(p_t)``, ``H(q_t)`` (G, 2k + 2) and of the three
-joints (G, k, k); distributions and per-token entropies in float64 (float32 cancels in
-``I(J;T)`` for a near-uniform q). Values are plug-in; standard errors and replicates come from
-the delete-a-group jackknife over G sequence groups (:mod:`.grouping`). Units: nats.
+State: G group sums of ``H(p_t)``, ``H(q_t)`` and the token count (``sums_``, G x 3) and of
+the three joints (the marginal sums of ``p_t``, ``q_t`` are the row and column sums of the
+first, as each ``p_t``, ``q_t`` sums to 1), stored side by side as ``pairs_``
+(G, k, 3, k) = ``sum_t p_t [q_t, p_t, q_pi(t)]^T`` so one matmul per run of one group's rows
+updates all three (``joints_`` is the (G, 3, k, k) view in the order above); distributions
+and per-token entropies in float64 (float32 cancels in ``I(J;T)`` for a near-uniform q). Both
+branches are mapped into one (2T, k) buffer and go through the softmax together. Values are
+plug-in; standard errors and replicates come from the delete-a-group jackknife over G
+sequence groups (:mod:`.grouping`), with every statistic evaluated once on the stack of the
+full and the G' leave-one-group-out totals (2 logarithms per joint cell,
+:func:`.distributions.joint_information`). Units: nats.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from typing import Any
 import torch
 
 from miub.estimators.distributions import entropy_of_probabilities, joint_information
-from miub.estimators.feature_maps import FeatureMap, to_log_probs
+from miub.estimators.feature_maps import FeatureMap, to_probs_and_entropies
 from miub.estimators.grouping import (
     N_GROUPS,
     accumulation_dtype,
@@ -95,7 +102,7 @@ class FeatureJointEstimator:
         self.n_groups = n_groups
         self.seed = seed
         self.feature_map_ = FeatureMap(feature_map, k, seed)
-        self.sums_: torch.Tensor | None = None  # (G, 2k + 3): p, q, H(p_t), H(q_t), count
+        self.sums_: torch.Tensor | None = None  # (G, 3): sums of H(p_t), H(q_t) and the count
         self.pairs_: torch.Tensor | None = None  # (G, k, 3, k): sum p q^T, p p^T, p q_pi^T
         self.up_cache_: tuple[torch.Tensor, int, torch.Tensor] | None = None  # up, version, map
         self.null_ = PairingNull(seed)
@@ -143,17 +150,14 @@ class FeatureJointEstimator:
         n, k = logits.shape[0] // 2, logits.shape[1]
         device = logits.device
         dtype = accumulation_dtype(device)
-        log_probs = to_log_probs(logits.to(dtype), self.tau, self.standardize)  # (2T, k)
-        probs = log_probs.exp()  # (2T, k)
-        # log_softmax of finite logits is finite, so the plain -sum p log p is safe here.
-        entropies = -(probs * log_probs).sum(dim=1)  # (2T,)
+        probs, entropies = to_probs_and_entropies(logits.to(dtype), self.tau, self.standardize)
         p, q = probs[:n], probs[n:]  # (T, k) each
         groups = token_groups(n, self.n_tokens_, sequence_ids, self.n_groups, device)  # (T,)
         ones = torch.ones(n, 1, dtype=dtype, device=device)
-        rows = torch.cat([p, q, entropies.view(2, n).T, ones], dim=1)  # (T, 2k + 3)
+        rows = torch.cat([entropies.view(2, n).T, ones], dim=1)  # (T, 3): H(p_t), H(q_t), 1
         n_joints = 3 if self.references else 1
         if self.sums_ is None or self.pairs_ is None:
-            self.sums_ = torch.zeros(self.n_groups, 2 * k + 3, dtype=dtype, device=device)
+            self.sums_ = torch.zeros(self.n_groups, 3, dtype=dtype, device=device)
             self.pairs_ = torch.zeros(self.n_groups, k, n_joints, k, dtype=dtype, device=device)
         # right factors of the joints, in the order of pairs_: q, p, then the null partners
         right = [q]
@@ -183,16 +187,17 @@ class FeatureJointEstimator:
     @staticmethod
     def _statistics(totals: Sequence[torch.Tensor], n_tokens: torch.Tensor) -> torch.Tensor:
         """``(N, m)``: js_mi, mi, dpi, I(I;T), I(J;T), then (null, ceiling, normalized) of js_mi
-        and mi, of stacked totals ``sums`` ``(N, 2k + 3)``, ``pairs`` ``(N, k, J, k)`` and
+        and mi, of stacked totals ``sums`` ``(N, 3)``, ``pairs`` ``(N, k, J, k)`` and
         optionally the first batch's null pairs ``(N, k, k)``."""
         sums, pairs, *pending = totals
-        k = pairs.shape[-1]
         if pending:  # (N, k, k) the first batch's null pairs (stacks are fresh: add in place)
             pairs[:, :, 2] += pending[0]
         n = n_tokens[:, None]  # (N, 1)
-        mean_p, mean_q = sums[:, :k] / n, sums[:, k : 2 * k] / n  # (N, k), (N, k)
-        base_token_mi = entropy_of_probabilities(mean_p) - sums[:, 2 * k] / n_tokens  # (N,)
-        lora_token_mi = entropy_of_probabilities(mean_q) - sums[:, 2 * k + 1] / n_tokens
+        # marginals from the joint: sum_j p_t(i) q_t(j) = p_t(i) as sum_j q_t(j) = 1
+        joint = pairs[:, :, 0]  # (N, k, k)
+        mean_p, mean_q = joint.sum(dim=-1) / n, joint.sum(dim=-2) / n  # (N, k), (N, k)
+        base_token_mi = entropy_of_probabilities(mean_p) - sums[:, 0] / n_tokens  # (N,)
+        lora_token_mi = entropy_of_probabilities(mean_q) - sums[:, 1] / n_tokens
         base_token_mi, lora_token_mi = base_token_mi.clamp_min(0), lora_token_mi.clamp_min(0)
         dpi = torch.minimum(base_token_mi, lora_token_mi)
         js, mi = joint_information(pairs.transpose(1, 2))  # (N, J) each

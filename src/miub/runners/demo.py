@@ -27,6 +27,7 @@ class DemoOutcome:
     report_path: Path
     sweep_s: float
     report_s: float
+    fit_message: str = ""
 
 
 def run_demo(
@@ -36,9 +37,10 @@ def run_demo(
     observer: SweepObserver | None = None,
     say: Callable[[str], None] | None = None,
 ) -> DemoOutcome:
-    """Sweep the shipped demo study into ``out_dir``, then fit and report on it."""
+    """Sweep the shipped demo study into ``out_dir``, then fit (or reuse a matching fit, see
+    :func:`miub.runners.fit.fit_or_reuse`) and report on it."""
     from miub.report import build_report
-    from miub.runners.fit import fit_directory
+    from miub.runners.fit import fit_or_reuse
 
     study_path = resolve_study_path("demo-quick" if quick else "demo")
     study = load_study(study_path)
@@ -47,13 +49,14 @@ def run_demo(
         study, out_dir, study_text=study_path.read_text(encoding="utf-8"), observer=observer
     )
     swept = time.perf_counter()
-    analysis, _ = fit_directory(out_dir, progress=say)
-    report_path = build_report(out_dir, analysis, progress=say)
+    fitted = fit_or_reuse(out_dir, progress=say)
+    report_path = build_report(out_dir, fitted.analysis, progress=say)
     return DemoOutcome(
         study_path=study_path,
         sweep=summary,
-        analysis=analysis,
+        analysis=fitted.analysis,
         report_path=report_path,
         sweep_s=swept - started,
         report_s=time.perf_counter() - swept,
+        fit_message=fitted.message,
     )
