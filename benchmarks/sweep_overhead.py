@@ -57,10 +57,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         out = args.out or Path(temporary) / "sweep"
         started = time.perf_counter()
-        first = run_sweep(study, out, runner=noop_run, check=False)
+        first = run_sweep(study, out, run_function=noop_run, check=False)
         sweep_s = time.perf_counter() - started
         started = time.perf_counter()
-        again = run_sweep(study, out, runner=noop_run, check=False)
+        again = run_sweep(study, out, run_function=noop_run, check=False)
         resume_s = time.perf_counter() - started
         csv_rows = sum(1 for _ in (out / "results.csv").open()) - 1
         store_mb = (out / "runs.sqlite").stat().st_size / 2**20

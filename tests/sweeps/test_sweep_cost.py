@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from miub.sweeps.cost import (
     KNOWN_CONFIGS,
     count_lora_parameters,
-    count_parameters,
+    parameters_from_config,
     estimate_run_cost,
 )
 from miub.sweeps.grid import expand_grid
@@ -29,7 +29,7 @@ LLAMA3 = KNOWN_CONFIGS["meta-llama/Meta-Llama-3-8B"]
     ],
 )
 def test_parameter_counts_match_the_published_sizes(model: str, published: float) -> None:
-    assert count_parameters(KNOWN_CONFIGS[model]) == pytest.approx(published, rel=0.01)
+    assert parameters_from_config(KNOWN_CONFIGS[model]) == pytest.approx(published, rel=0.01)
 
 
 def test_lora_parameters_of_llama3_8b_at_rank_16_on_all_linears() -> None:
@@ -44,7 +44,7 @@ def test_run_cost_follows_the_documented_formula() -> None:
     cost = estimate_run_cost(run, LLAMA3, mfu=0.5, peak_tflops=1000.0, tokens_per_example=100)
     config = run.config
     tokens = config.data_size * config.epochs * 100
-    n, lora = count_parameters(LLAMA3), cost.lora_parameters
+    n, lora = parameters_from_config(LLAMA3), cost.lora_parameters
     flops = (6 * n + 6 * lora) * tokens  # gradient checkpointing is on: + 2·N·T
     assert cost.tokens == tokens and cost.flops == pytest.approx(flops, rel=1e-12)
     assert cost.gpu_hours == pytest.approx(flops / (0.5 * 1e15) / 3600, rel=1e-12)

@@ -5,7 +5,7 @@ so ``miub fit DIR && miub report DIR`` fits once. A fit is reused when
 
 - ``fits.json`` is newer than the store (``runs.sqlite``, its ``-wal``, and ``results.csv``),
 - its ``fingerprint`` equals the current one: SHA-256 over the analysis settings (bootstrap
-  counts, seed), the SHA-256 of ``results.csv`` and the miub version, and
+  counts, seed), the SHA-256 of ``results.csv`` and the miub version and git revision, and
 - the analysis object saved beside it (``fits.analysis.pkl``, written by the same fit, with
   the same fingerprint inside) loads.
 
@@ -62,8 +62,10 @@ def results_hash(directory: Path) -> str:
 
 
 def fingerprint(directory: Path, settings: dict[str, Any]) -> str:
-    """SHA-256 of the analysis settings, the results' hash and the miub version (hex)."""
-    version = str(provenance().get("versions", {}).get("miub", ""))
+    """SHA-256 of the analysis settings, the results' hash and the miub version and git
+    revision (hex; a new commit invalidates it, uncommitted edits to the code do not)."""
+    origin = provenance()
+    version = [str(origin.get("versions", {}).get("miub", "")), str(origin.get("git_revision"))]
     key = json.dumps(
         {"settings": settings, "results": results_hash(directory), "miub": version},
         sort_keys=True,
