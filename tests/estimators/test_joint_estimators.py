@@ -233,3 +233,25 @@ def test_factored_update_equals_full_update(feature_map: str) -> None:
     assert got.value == pytest.approx(expected.value, rel=1e-5, abs=1e-9)
     assert got.extras["mi"] == pytest.approx(expected.extras["mi"], rel=1e-5, abs=1e-9)
     assert got.stderr == pytest.approx(expected.stderr, rel=1e-4, abs=1e-9)
+
+
+def test_factored_update_follows_in_place_changes_of_the_up_factor() -> None:
+    """The mapped up factor is cached per tensor; an in-place change (an optimiser step) or an
+    inference tensor must give the same state as the full update."""
+    generator = torch.Generator().manual_seed(4)
+    base = torch.randn(200, 24, generator=generator)
+    inner = torch.randn(200, 4, generator=generator)
+    up = torch.randn(4, 24, generator=generator)
+    full = make_estimator("js-mi", k=8)
+    factored = make_estimator("js-mi", k=8)
+    for rows in (slice(0, 100), slice(100, 200)):
+        full.update(base[rows], inner[rows] @ up)
+        factored.update_factored(base[rows], inner[rows], up)  # type: ignore[attr-defined]
+        up.mul_(-2.0).add_(0.5)  # same tensor, new values
+    with torch.inference_mode():
+        frozen = up.clone()
+        full.update(base, inner @ frozen)
+        factored.update_factored(base, inner, frozen)  # type: ignore[attr-defined]
+    expected, got = full.result(), factored.result()
+    assert got.value == pytest.approx(expected.value, rel=1e-5, abs=1e-9)
+    assert got.extras["null"] == pytest.approx(expected.extras["null"], rel=1e-5, abs=1e-9)

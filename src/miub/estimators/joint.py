@@ -130,19 +130,24 @@ class FeatureJointEstimator:
 
         ``lora_inner`` = A x, ``(T, r)``; ``lora_up`` = s Bᵀ, ``(r, d)``. The feature map is
         linear, so ``map(l) = lora_inner @ map(lora_up)``: r·k instead of d·k flops per token.
-        ``map(lora_up)`` ``(r, k)`` is reused while ``lora_up`` is the same, unmodified tensor.
+        ``map(lora_up)`` ``(r, k)`` is reused while ``lora_up`` is the same, unmodified tensor
+        (by its version counter; inference tensors, which have none, are mapped every call).
         """
         n = base.shape[0]
         if n == 0:
             return
         if not self.feature_map_.fitted:
             self.feature_map_.fit(base)
-        cache = self.up_cache_
-        if cache is None or cache[0] is not lora_up or cache[1] != lora_up._version:
-            cache = (lora_up, lora_up._version, self.feature_map_(lora_up))  # (r, k)
-            self.up_cache_ = cache
+        if lora_up.is_inference():  # no version counter: map it every time
+            mapped_up = self.feature_map_(lora_up)  # (r, k)
+        else:
+            cache = self.up_cache_
+            if cache is None or cache[0] is not lora_up or cache[1] != lora_up._version:
+                cache = (lora_up, lora_up._version, self.feature_map_(lora_up))  # (r, k)
+                self.up_cache_ = cache
+            mapped_up = cache[2]
         logits = self.feature_map_.map_pair(base, None)  # (2T, k), rows T: still empty
-        torch.mm(lora_inner, cache[2], out=logits[n:])  # (T, r) @ (r, k)
+        torch.mm(lora_inner, mapped_up, out=logits[n:])  # (T, r) @ (r, k)
         self._add_logits(logits, sequence_ids)
 
     def _add_logits(self, logits: torch.Tensor, sequence_ids: torch.Tensor | None) -> None:
