@@ -30,7 +30,16 @@ _LAZY = {
     "EstimateResult": ("miub.interface", "EstimateResult"),
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "EstimateResult",
+    "__version__",
+    "capture",
+    "estimate",
+    "evaluate_language_modeling",
+    "evaluate_multiple_choice",
+    "list_estimators",
+]
+assert set(__all__) == {"__version__", *_LAZY}
 
 
 def __getattr__(name: str) -> Any:

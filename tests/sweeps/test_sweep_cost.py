@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from miub.sweeps.cost import (
     KNOWN_CONFIGS,
     count_lora_parameters,
-    parameters_from_config,
     estimate_run_cost,
+    parameters_from_config,
 )
 from miub.sweeps.grid import expand_grid
 from miub.sweeps.study import load_study, shipped_studies

@@ -20,7 +20,9 @@ def test_ray_executor_matches_local(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     study = load_study(write_study(tmp_path / "study.yaml", grid__seeds=[0]))  # 12 runs
     local = run_sweep(study, tmp_path / "local", run_function=SYNTHETIC, check=False)
     settings = ExecutorSettings(kind="ray", workers=2, resources=Resources(num_cpus=1))
-    remote = run_sweep(study, tmp_path / "ray", run_function=SYNTHETIC, executor=settings, check=False)
+    remote = run_sweep(
+        study, tmp_path / "ray", run_function=SYNTHETIC, executor=settings, check=False
+    )
     assert (remote.done, remote.failed) == (local.done, local.failed) == (8, 4)
     assert remote.failures[0][1] == "RuntimeError: synthetic failure for rank 2"
     assert not ray.is_initialized()  # the sweep shut down the Ray it started
