@@ -60,7 +60,9 @@ def _surrogate(
     return x @ w0.T + 0.5, x @ a.T @ b.T + sigma * noise, ids
 
 
-def _estimate(base: torch.Tensor, lora: torch.Tensor, ids: torch.Tensor, **params: Any):
+def _estimate(
+    base: torch.Tensor, lora: torch.Tensor, ids: torch.Tensor, **params: Any
+) -> EstimateResult:
     estimator = make_estimator("js-mi", **params)
     for rows in torch.arange(len(base)).split(512):  # batches of whole sequences (512 = 32 x 16)
         estimator.update(base[rows], lora[rows], sequence_ids=ids[rows])
@@ -115,7 +117,7 @@ def surrogate_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for tau in args.taus:
         for k in args.ks:
-            params = {"tau": tau, "k": k, "seed": args.seed}
+            params: dict[str, Any] = {"tau": tau, "k": k, "seed": args.seed}
             rows.append(_row(_estimate(*low, **params), _estimate(*high, **params), tau, k))
     return rows
 
@@ -207,12 +209,12 @@ def tiny_model_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for tau in args.taus:
         for k in args.ks:
-            params = {"tau": tau, "k": k, "seed": args.seed}
-            results = [
+            params: dict[str, Any] = {"tau": tau, "k": k, "seed": args.seed}
+            low_result, high_result = (
                 _mean_result([_estimate(*module, **params) for module in modules])
                 for modules in (low, high)
-            ]
-            rows.append(_row(*results, tau, k))
+            )
+            rows.append(_row(low_result, high_result, tau, k))
     return rows
 
 

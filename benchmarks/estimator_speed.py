@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from miub.estimators import make_estimator
+from miub.interface import FactoredUpdate
 
 
 def _median_ms(action: Callable[[], Any], repeats: int) -> float:
@@ -61,8 +62,9 @@ def measure(name: str, k: int, d: int, tokens: int, rank: int, repeats: int) -> 
     estimator = make_estimator(name, k=k)
     update_ms = _median_ms(lambda: estimator.update(batch["base"], batch["lora"], two), repeats)
     factored_ms = None
-    if hasattr(estimator, "update_factored"):
+    if isinstance(estimator, FactoredUpdate):
         factored = make_estimator(name, k=k)
+        assert isinstance(factored, FactoredUpdate)
         factored_ms = _median_ms(
             lambda: factored.update_factored(batch["base"], batch["inner"], batch["up"], two),
             repeats,

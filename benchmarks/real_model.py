@@ -180,7 +180,7 @@ def bench_train(steps: int, repeats: int) -> dict[str, Any]:
 
     from miub.models import load_model_and_tokenizer
     from miub.training.config import EvalConfig, TrainConfig
-    from miub.training.data import PadCollator, encode_training_set, get_task
+    from miub.training.data import EncodedExample, PadCollator, encode_training_set, get_task
     from miub.training.loop import linear_schedule, run_training
 
     config = TrainConfig(
@@ -213,7 +213,7 @@ def bench_train(steps: int, repeats: int) -> dict[str, Any]:
                 task_type="CAUSAL_LM",
             ),
         )
-        loader = DataLoader(
+        loader: DataLoader[EncodedExample] = DataLoader(
             dataset,  # type: ignore[arg-type]
             batch_size=config.batch_size,
             shuffle=True,

@@ -89,13 +89,13 @@ def plain_loop(config: TrainConfig) -> None:
     torch.manual_seed(config.seed)
     lora = LoraConfig(
         r=config.rank,
-        lora_alpha=int(config.resolved_alpha()),
+        lora_alpha=config.resolved_alpha(),  # type: ignore[arg-type]  # peft accepts floats
         lora_dropout=config.dropout,
         target_modules=list(config.target_modules),
         task_type="CAUSAL_LM",
     )
-    model = get_peft_model(model, lora)
-    loader = DataLoader(
+    peft_model = get_peft_model(model, lora)
+    loader: DataLoader[tuple[list[int], list[int]]] = DataLoader(
         rows,  # type: ignore[arg-type]
         batch_size=config.batch_size,
         shuffle=True,
@@ -105,16 +105,16 @@ def plain_loop(config: TrainConfig) -> None:
     total = max(1, math.ceil(config.epochs * len(loader)))
     warmup = int(config.warmup_ratio * total)
     optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
+        [p for p in peft_model.parameters() if p.requires_grad], lr=config.learning_rate
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: linear_schedule(s, warmup, total)
     )
-    model.train()
+    peft_model.train()
     step = 0
     while step < total:
         for batch in loader:
-            model(**batch).loss.backward()
+            peft_model(**batch).loss.backward()
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)

@@ -15,7 +15,7 @@ from miub.errors import MiubUserError
 from miub.testing.tiny_models import build_llama, build_tokenizer
 
 WORDS = ["red", "green", "blue", "gold", "Arvo", "Belka", "Corin", "Dulse"]
-EXAMPLES = [
+EXAMPLES: list[dict[str, Any]] = [
     {"context": f"{name} likes", "choices": WORDS[:4], "label": index % 4}
     for index, name in enumerate(WORDS[4:] * 2)
 ]

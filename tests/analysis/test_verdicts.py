@@ -12,7 +12,11 @@ from miub.analysis import scalefree as sf
 from miub.analysis.design import AXES, axis_slice
 from miub.analysis.results import prepare_frame
 
-LEVELS = {"N": [1e5, 4e5, 1.6e6, 6.4e6], "R": [1, 4, 16, 64], "D": [32, 96, 288]}
+LEVELS: dict[str, list[float]] = {
+    "N": [1e5, 4e5, 1.6e6, 6.4e6],
+    "R": [1, 4, 16, 64],
+    "D": [32, 96, 288],
+}
 CENTRE = {"N": 4e5, "R": 4, "D": 96}
 COLUMN = {"N": "n_params", "R": "rank", "D": "data_size"}
 

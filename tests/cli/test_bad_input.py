@@ -53,7 +53,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         paths[name] = root / name
     base = AutoModelForCausalLM.from_pretrained(paths["model_s"])
     lora = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"])
-    get_peft_model(base, lora).save_pretrained(root / "adapter")
+    get_peft_model(base, lora).save_pretrained(str(root / "adapter"))
     paths["adapter"] = root / "adapter"
     for broken in ("no_weights", "truncated", "bad_json"):
         target = root / f"adapter_{broken}"

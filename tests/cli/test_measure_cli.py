@@ -78,7 +78,7 @@ def _save_model_and_adapter(root: Path, architecture: str) -> tuple[Path, Path]:
         init_lora_weights=False,
         fan_in_fan_out=architecture == "gpt2",
     )
-    get_peft_model(model, lora).save_pretrained(adapter_dir)
+    get_peft_model(model, lora).save_pretrained(str(adapter_dir))
     return model_dir, adapter_dir
 
 

@@ -23,7 +23,7 @@ PACKAGE_DIR = Path(miub.estimators.__file__).parent
 
 
 def _imports(path: Path) -> list[str]:
-    names = []
+    names: list[str] = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             names.extend(alias.name for alias in node.names)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -45,7 +47,7 @@ def test_estimate_batched_with_mask_equals_flat_real_tokens(name: str) -> None:
     mask[2, :4] = 0
     keep = mask.bool()
     spec = next(s for s in list_estimators() if s.name == name)
-    params = {"k": 8} if "k" in spec.defaults else {}
+    params: dict[str, Any] = {"k": 8} if "k" in spec.defaults else {}
     flat = estimate(name, base.float()[keep], lora.float()[keep], **params)  # (N, d) float32
     result = miub.estimate(name, base, lora, mask=mask, **params)  # (B, T, d) bf16 + mask
     assert isinstance(result, EstimateResult)

@@ -4,6 +4,7 @@ streaming = one-shot, batch-size invariance and a calibrated jackknife standard 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from scipy.stats import entropy as scipy_entropy
 from miub.estimators import make_estimator
 from miub.estimators.joint import FeatureJointEstimator
 
-EXACT = {"feature_map": "identity", "standardize": False}
+EXACT: dict[str, Any] = {"feature_map": "identity", "standardize": False}
 
 
 def _expected_from_joint(joint: np.ndarray) -> tuple[float, float]:
@@ -130,7 +131,7 @@ def test_independent_branches_give_about_zero(feature_map: str) -> None:
 @pytest.mark.parametrize("standardize", [True, False])
 @pytest.mark.parametrize("feature_map", ["identity", "projection", "topk"])
 def test_monotone_in_coupling_strength(feature_map: str, standardize: bool) -> None:
-    params = {"feature_map": feature_map, "standardize": standardize, "k": 6}
+    params: dict[str, Any] = {"feature_map": feature_map, "standardize": standardize, "k": 6}
     results = [_run("js-mi", *_coupled(c), **params) for c in (0.0, 0.3, 0.6, 0.9, 1.0)]
     js_values = [r.value for r in results]
     mi_values = [r.extras["mi"] for r in results]
@@ -146,7 +147,7 @@ def test_mi_never_exceeds_dpi(case: int) -> None:
     scale = float(10 ** rng.uniform(-3, 2))
     coupling = float(rng.uniform(0, 1))
     base, lora = _coupled(coupling, n_tokens=n_tokens, d=d, seed=case)
-    params = {
+    params: dict[str, Any] = {
         "feature_map": str(rng.choice(["identity", "projection", "topk"])),
         "k": int(rng.integers(2, d + 1)),
         "tau": float(10 ** rng.uniform(-1.5, 0.5)),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import torch
@@ -47,7 +48,7 @@ class PairingVerdict:
 
 
 def _run(name: str, base: torch.Tensor, lora: torch.Tensor) -> tuple[float, float]:
-    params = {"k": 16} if "k" in get_spec(name).defaults else {}
+    params: dict[str, Any] = {"k": 16} if "k" in get_spec(name).defaults else {}
     result = estimate(name, base, lora, **params)
     return result.value, result.stderr
 
@@ -180,7 +181,7 @@ def test_kind_is_what_the_pairing_test_says(
 @pytest.mark.parametrize("name", [s.name for s in list_estimators() if s.kind == "dependence"])
 def test_reference_points_match_what_they_stand_for(name: str) -> None:
     base, lora, _ = _surrogate(n_tokens=3000, seed=1)
-    params = {"k": 16} if "k" in get_spec(name).defaults else {}
+    params: dict[str, Any] = {"k": 16} if "k" in get_spec(name).defaults else {}
     order = torch.randperm(3000, generator=torch.Generator().manual_seed(5))
     result = estimate(name, base, lora, **params)
     permuted = estimate(name, base, lora[order], **params)

@@ -30,7 +30,7 @@ def test_adapter_round_trip(tiny_model, tiny_tokenizer, tmp_path: Path) -> None:
     peft_model = get_peft_model(
         tiny_model, LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False)
     )
-    peft_model.save_pretrained(tmp_path / "adapter")
+    peft_model.save_pretrained(str(tmp_path / "adapter"))
     ids = torch.tensor([[1, 5, 6, 7]])
     with torch.no_grad():
         expected = peft_model(ids).logits

@@ -21,8 +21,8 @@ def _one_axis(noise: float = 0.01, seed: int = 0) -> pd.DataFrame:
 
 def _two_axes(form: str, noise: float = 0.01) -> pd.DataFrame:
     rng = np.random.default_rng(1)
-    n, d = np.meshgrid(np.geomspace(1e6, 1e9, 6), np.geomspace(1e3, 1e6, 6))
-    n, d = np.repeat(n.ravel(), 2), np.repeat(d.ravel(), 2)
+    grid_n, grid_d = np.meshgrid(np.geomspace(1e6, 1e9, 6), np.geomspace(1e3, 1e6, 6))
+    n, d = np.repeat(grid_n.ravel(), 2), np.repeat(grid_d.ravel(), 2)
     if form == "additive":
         y = 1.5 + 400.0 * n**-0.35 + 60.0 * d**-0.4
     else:
@@ -82,8 +82,8 @@ def test_bootstrap_ci_covers_truth_and_is_seeded() -> None:
         assert low < first.params[name] < high
         assert low < truth < high
         assert first.stderr[name] > 0
-    low, high = first.predict_band(frame)
-    assert np.all(low <= high)
+    band_low, band_high = first.predict_band(frame)
+    assert np.all(band_low <= band_high)
 
 
 def test_too_few_points_fits_what_can_be_fit() -> None:

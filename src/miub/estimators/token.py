@@ -167,7 +167,7 @@ class NormRatio(TokenMeanEstimator):
     units = "ratio"
 
     def per_token(self, base: torch.Tensor, lora: torch.Tensor) -> torch.Tensor:
-        return lora.norm(dim=1) / base.norm(dim=1).clamp_min(_NORM_EPS)
+        return torch.div(lora.norm(dim=1), base.norm(dim=1).clamp_min(_NORM_EPS))  # (T,)
 
 
 class Cosine(TokenMeanEstimator):
@@ -183,4 +183,4 @@ class Cosine(TokenMeanEstimator):
 
     def per_token(self, base: torch.Tensor, lora: torch.Tensor) -> torch.Tensor:
         norms = base.norm(dim=1) * lora.norm(dim=1)  # (T,)
-        return (base * lora).sum(dim=1) / norms.clamp_min(_NORM_EPS)
+        return torch.div((base * lora).sum(dim=1), norms.clamp_min(_NORM_EPS))  # (T,)

@@ -87,10 +87,10 @@ class LawForm:
     def predict(self, theta: np.ndarray, logx: np.ndarray) -> np.ndarray:
         """``log ŷ`` for log-space forms, ``ŷ`` for log-linear; ``logx`` is (n, k)."""
         if self.name == "loglinear":
-            return theta[0] + logx @ theta[1:]
+            return np.asarray(theta[0] + logx @ theta[1:], dtype=float)
         if self.name == "power":
-            return theta[0] - logx @ theta[1:]
-        return self.predict_batch(theta[None, :], logx)[0][0]
+            return np.asarray(theta[0] - logx @ theta[1:], dtype=float)
+        return np.asarray(self.predict_batch(theta[None, :], logx)[0][0], dtype=float)
 
     def predict_with_gradient(
         self, theta: np.ndarray, logx: np.ndarray
