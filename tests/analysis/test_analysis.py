@@ -75,6 +75,13 @@ def test_token_jsd_is_oriented_by_the_registry(slices: analysis.Analysis) -> Non
     assert trend(data.x, data.y).slope < 0
 
 
+def test_ce_and_ppl_score_alike(slices: analysis.Analysis) -> None:
+    """PPL = exp(CE): every scored statistic is a rank statistic, so their rows agree."""
+    table = slices.stability
+    for column in ("nsr", "abs_rho", "rho_err", "score"):
+        assert table.loc["ce", column] == pytest.approx(table.loc["ppl", column], rel=1e-9)
+
+
 def test_stability_table_and_summary(slices: analysis.Analysis) -> None:
     table = slices.stability
     assert set(table.index) == {"js_mi", "token_jsd", "ce", "ppl", "err"}  # cosine: no orientation

@@ -31,8 +31,10 @@ from miub.errors import MiubUserError
 from miub.laws import FitResult
 
 SCORE_RULE = (
-    "mean rank over: NSR (lower better), mean |ρ| vs the varied axes (higher), mean law "
-    "error (lower), mean extrapolation error (lower), within-slice ρ with 1 − ACC (higher); 1 = best"
+    "mean rank over: NSR (lower better), mean |ρ| vs the varied axes (higher), within-slice ρ "
+    "with 1 − ACC (higher); 1 = best. All three are rank statistics, so the score is unchanged "
+    "by any increasing map of a metric (CE and PPL score alike); the relative law errors are "
+    "shown, not scored, because they depend on a metric's offset and scale"
 )
 JOINT_FORMS = ("additive", "multiplicative")
 
@@ -234,13 +236,7 @@ def stability_table(stats: dict[str, MetricStats], axes: list[str]) -> pd.DataFr
     if not rows:
         return pd.DataFrame(columns=["kind", "score"])
     table = pd.DataFrame(rows).set_index("metric")
-    criteria = {
-        "nsr": True,
-        "abs_rho": False,
-        "law_error": True,
-        "extrapolation_error": True,
-        "rho_err": False,
-    }
+    criteria = {"nsr": True, "abs_rho": False, "rho_err": False}
     ranks = pd.DataFrame(
         {c: table[c].rank(ascending=lower, na_option="keep") for c, lower in criteria.items()}
     )

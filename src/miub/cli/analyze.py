@@ -23,6 +23,18 @@ _JOINT = typer.Option(
 _SEED = typer.Option(0, "--seed", help="Seed of the bootstrap.")
 
 
+def _checked_study_dir(directory: Path) -> Path:
+    """Fail before fitting: the dir must be writable, and a store beside results.csv sound and
+    consistent with it (a results.csv alone, e.g. a committed copy, is read as it is)."""
+    from miub.cli.paths import study_dir_for_writing
+    from miub.sweeps.store import verify_store
+
+    directory = study_dir_for_writing(directory)
+    if (directory / "runs.sqlite").exists():
+        verify_store(directory)
+    return directory
+
+
 def _progress(message: str) -> None:
     _console.print(f"[dim]{message}…[/dim]")
 
@@ -58,6 +70,7 @@ def fit_command(
     """Fit scaling laws for every metric; write DIR/fits.json."""
     from miub.runners.fit import fit_directory
 
+    directory = _checked_study_dir(directory)
     analysis, path = fit_directory(directory, bootstrap, joint_bootstrap, seed, _progress)
     print_summary(analysis)
     typer.echo(f"wrote {path}")
@@ -74,6 +87,7 @@ def report_command(
     it is newer than the store and matches these settings and results.csv, else refits."""
     from miub.runners.fit import report_directory
 
+    directory = _checked_study_dir(directory)
     path, outcome = report_directory(directory, bootstrap, joint_bootstrap, seed, _progress)
     typer.echo(outcome.message)
     typer.echo(f"wrote {path}")
