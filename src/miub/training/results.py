@@ -16,17 +16,16 @@ GGUF sha256, quantisation, dequantised dtype; see :mod:`miub.zoo.real_models`). 
 
 from __future__ import annotations
 
-import json
-import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from miub.jsonio import to_jsonable, write_json
 from miub.provenance import provenance
 from miub.training.config import TrainConfig, run_key
 from miub.training.data import IGNORE_INDEX, EncodedExample
 from miub.training.eval_pass import EvalPass
+from miub.training.run_result import RunResult
 from miub.zoo.real_models import provenance_for_spec
 
 RESULT_FILE = "result.json"
@@ -72,22 +71,9 @@ def build_result(
     }
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN / inf → None (strict JSON), recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value
-
-
 def write_result(result: dict[str, Any], out_dir: Path) -> Path:
-    """Write ``out_dir/result.json`` atomically (temp file + rename)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / RESULT_FILE
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(_json_safe(result), indent=2, sort_keys=False) + "\n")
-    os.replace(temporary, path)
-    return path
+    """Validate ``result`` as a :class:`~miub.training.run_result.RunResult` (a malformed
+    record is a bug: pydantic's ValidationError) and write ``out_dir/result.json`` atomically
+    as strict JSON (:mod:`miub.jsonio`: NaN / inf → null)."""
+    record = RunResult.model_validate(to_jsonable(result))
+    return write_json(out_dir / RESULT_FILE, record.model_dump(mode="json"))
