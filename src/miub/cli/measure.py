@@ -33,6 +33,16 @@ def _value_table(
     return table
 
 
+def _kind_label(name: str) -> str:
+    """``dependence`` or the baseline's honest label, from the metric registry."""
+    from miub.metrics import get_metric, is_metric
+
+    if not is_metric(name):
+        return "custom"
+    spec = get_metric(name)
+    return "dependence" if spec.kind == "dependence" else spec.description
+
+
 def print_measurement(result: dict[str, Any], console: Console) -> None:
     """Overall, by module type and per layer, with CE and PPL alongside."""
     miub = result["miub"]
@@ -44,7 +54,7 @@ def print_measurement(result: dict[str, Any], console: Console) -> None:
     overall.add_column("value ± stderr", justify="right")
     for name in names:
         entry = miub["overall"][name]
-        overall.add_row(name, _format(entry))
+        overall.add_row(f"{name}  [{_kind_label(name)}]", _format(entry))
         for extra, value in entry["extras"].items():
             if not extra.endswith("_stderr"):
                 stderr = entry["extras"].get(f"{extra}_stderr")
