@@ -54,7 +54,7 @@ def print_measurement(result: dict[str, Any], console: Console) -> None:
     overall.add_column("value ± stderr", justify="right")
     for name in names:
         entry = miub["overall"][name]
-        overall.add_row(f"{name}  [{_kind_label(name)}]", _format(entry))
+        overall.add_row(f"{name} ({_kind_label(name)})", _format(entry))
         for extra, value in entry["extras"].items():
             if not extra.endswith("_stderr"):
                 stderr = entry["extras"].get(f"{extra}_stderr")
