@@ -61,7 +61,7 @@ class RunResult(BaseModel):
         model_provenance: where the base model came from (zoo entry, package, file hashes).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     schema_version: int = SCHEMA_VERSION
     status: RunStatus = "completed"
