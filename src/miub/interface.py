@@ -7,6 +7,7 @@ depend on it. Estimators implement :class:`StreamingEstimator`; every value they
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -83,6 +84,19 @@ class FactoredUpdate(Protocol):
         lora_up: torch.Tensor,
         sequence_ids: torch.Tensor | None = None,
     ) -> None: ...
+
+
+@runtime_checkable
+class ResultMany(Protocol):
+    """Optional estimator capability: reduce many instances of one class at once.
+
+    ``type(e).result_many([e_1, ..., e_M])`` must equal ``[e_1.result(), ..., e_M.result()]``
+    (up to float rounding); a capture calls it with the same estimator of every LoRA module,
+    so the per-call overhead of M small reductions is paid once (docs/method.md §3.6).
+    """
+
+    @classmethod
+    def result_many(cls, estimators: Sequence[Any]) -> list[EstimateResult]: ...
 
 
 MetricKind = Literal["dependence", "baseline", "external"]

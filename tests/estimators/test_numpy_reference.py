@@ -133,7 +133,9 @@ def test_every_number_matches_the_numpy_reference(name: str, with_ids: bool) -> 
     main = expected[primary]
 
     def close(got: float, want: float) -> bool:
-        return got == pytest.approx(want, rel=1e-8, abs=1e-12) or (
+        # the estimator does its per-token arithmetic in float32 (sums in float64): agreement
+        # to ~1e-8 relative; a formula error is orders of magnitude larger
+        return got == pytest.approx(want, rel=1e-6, abs=1e-10) or (
             math.isnan(got) and math.isnan(want)
         )
 

@@ -109,7 +109,8 @@ def group_outer(
 ) -> torch.Tensor:
     """``(T, a), (T, b) -> (G, a, b)``: ``sum_{t in g} left_t right_t^T`` for every group.
 
-    With ``out`` ``(G, a, b)`` the products are added to it in place (and it is returned).
+    With ``out`` ``(G, a, b)`` the products are added to it in place (and it is returned); it
+    may have a wider dtype than the rows (float32 products of one batch, float64 sums).
     CPU: one ``(a, n) @ (n, b)`` matmul per run of rows of one group (:func:`_segments`),
     T·a·b flops and no ``(T, a, b)`` temporary. Other devices: one dense matmul
     ``(left ⊗ onehot)^T right`` (G·T·a·b flops, no atomics and no host sync, which is faster
@@ -123,7 +124,37 @@ def group_outer(
         out = torch.zeros(n_groups, a, b, dtype=left.dtype, device=left.device)
     left, right, runs = _segments(left, right, groups, n_groups)
     for group, start, stop in runs:
-        out[group].addmm_(left[start:stop].T, right[start:stop])  # (a, n) @ (n, b)
+        if out.dtype == left.dtype:
+            out[group].addmm_(left[start:stop].T, right[start:stop])  # (a, n) @ (n, b)
+        else:  # e.g. float32 products of one batch added to float64 running sums
+            out[group].add_(left[start:stop].T @ right[start:stop])
+    return out
+
+
+def group_outer_stacked(
+    left: torch.Tensor, right: torch.Tensor, groups: torch.Tensor, n_groups: int
+) -> torch.Tensor:
+    """``(M, T, a), (M, T, b) -> (M, G, a, b)``: :func:`group_outer` of M pairs of row sets
+    that share the token groups ``(T,)`` (e.g. the same tokens in M modules), one batched
+    matmul per run of rows of one group on CPU, one dense batched matmul elsewhere."""
+    n_modules, n, a = left.shape
+    b = right.shape[2]
+    if left.device.type != "cpu":
+        one_hot = _one_hot(groups, n_groups, left.dtype)  # (T, G)
+        weighted = (one_hot[None, :, :, None] * left[:, :, None, :]).reshape(n_modules, n, -1)
+        return (weighted.transpose(1, 2) @ right).reshape(n_modules, n_groups, a, b)
+    out = torch.zeros(n_modules, n_groups, a, b, dtype=left.dtype, device=left.device)
+    values, lengths = torch.unique_consecutive(groups, return_counts=True)
+    if values.numel() > 2 * n_groups:  # interleaved groups: sort the rows by group once
+        order = torch.argsort(groups, stable=True)
+        left, right = left.index_select(1, order), right.index_select(1, order)
+        values, lengths = torch.arange(n_groups), torch.bincount(groups, minlength=n_groups)
+    start = 0
+    for group, length in zip(values.tolist(), lengths.tolist(), strict=True):
+        if length:
+            stop = start + length
+            out[:, group].baddbmm_(left[:, start:stop].transpose(1, 2), right[:, start:stop])
+        start += length
     return out
 
 
@@ -157,7 +188,7 @@ class Jackknife:
 def jackknife_batched(
     statistic: Callable[[Sequence[torch.Tensor], torch.Tensor], torch.Tensor],
     group_sums: Sequence[torch.Tensor],
-    counts: Sequence[int] | torch.Tensor,
+    counts: Sequence[float] | torch.Tensor,
 ) -> Jackknife:
     """Full-data values, standard errors, bias corrections and replicates of sum-based statistics.
 
@@ -176,40 +207,70 @@ def jackknife_batched(
     This is the one place the estimators synchronise with the device (the counts, then one
     copy of all results to the host).
     """
+    return jackknife_stacked(statistic, [sums[None] for sums in group_sums], counts)[0]
+
+
+def jackknife_stacked(
+    statistic: Callable[[Sequence[torch.Tensor], torch.Tensor], torch.Tensor],
+    group_sums: Sequence[torch.Tensor],
+    counts: Sequence[float] | torch.Tensor,
+) -> list[Jackknife]:
+    """:func:`jackknife_batched` for M estimates with the same group counts at once (e.g. one
+    estimator in each of M modules that saw the same tokens), in one evaluation of
+    ``statistic`` on the ``(M·N, ...)`` stack (module-major: rows ``i·N .. i·N + N - 1`` are
+    module ``i``'s full and leave-one-out totals) and one copy to the host.
+
+    Args:
+        statistic: as for :func:`jackknife_batched`, on ``(M·N, ...)`` stacks.
+        group_sums: tensors ``(M, G, ...)`` each.
+        counts: tokens per group, length ``G`` (the same for every module).
+
+    Returns:
+        M :class:`Jackknife` summaries, in module order.
+    """
     count_list = [int(c) for c in (counts.tolist() if isinstance(counts, torch.Tensor) else counts)]
     reference = group_sums[0]
+    n_modules, n_groups = reference.shape[0], len(count_list)
     n_all = sum(count_list)
     kept = [g for g, c in enumerate(count_list) if c > 0]
-    n_kept, n_groups = len(kept), len(count_list)
+    n_kept = len(kept)
     left_out = kept if n_kept >= 2 else []  # the groups whose replicates are computed
+    n_rows = 1 + len(left_out)  # N
     index = torch.tensor(left_out, dtype=torch.long, device=reference.device)
     stacks = []
-    for sums in group_sums:
-        stack = sums.new_empty((1 + len(left_out), *sums.shape[1:]))  # (N, ...)
-        torch.sum(sums, dim=0, out=stack[0])
-        kept_sums = sums if len(left_out) == n_groups else sums.index_select(0, index)
-        torch.sub(stack[:1], kept_sums, out=stack[1:])
-        stacks.append(stack)
+    for sums in group_sums:  # (M, G, ...)
+        stack = sums.new_empty((n_modules, n_rows, *sums.shape[2:]))  # (M, N, ...)
+        torch.sum(sums, dim=1, out=stack[:, 0])
+        kept_sums = sums if len(left_out) == n_groups else sums.index_select(1, index)
+        torch.sub(stack[:, :1], kept_sums, out=stack[:, 1:])
+        stacks.append(stack.view(n_modules * n_rows, *sums.shape[2:]))  # (M·N, ...)
     n_tokens = torch.tensor(
         [float(n_all)] + [float(n_all - count_list[g]) for g in left_out],
         dtype=reference.dtype,
         device=reference.device,
-    )  # (N,)
-    out = statistic(stacks, n_tokens)  # (N, m)
-    value, m = out[0], out.shape[1]
+    ).repeat(n_modules)  # (M·N,)
+    out = statistic(stacks, n_tokens)  # (M·N, m)
+    m = out.shape[1]
+    out = out.view(n_modules, n_rows, m)
+    value = out[:, 0]  # (M, m)
     if n_kept < 2:
         nan = [math.nan] * m
-        return Jackknife(value.tolist(), nan, nan, [[math.nan] * n_groups for _ in range(m)])
-    leave_out = out[1:]  # (G', m)
-    mean = leave_out.mean(dim=0)  # (m,)
-    spread = ((leave_out - mean) ** 2).sum(dim=0)  # (m,)
+        table = [[math.nan] * n_groups for _ in range(m)]
+        return [Jackknife(row, nan, nan, table) for row in value.tolist()]
+    leave_out = out[:, 1:]  # (M, G', m)
+    mean = leave_out.mean(dim=1)  # (M, m)
+    spread = ((leave_out - mean[:, None]) ** 2).sum(dim=1)  # (M, m)
     stderr = torch.sqrt((n_kept - 1) / n_kept * spread)
     corrected = n_kept * value - (n_kept - 1) * mean
-    table = torch.full((m, n_groups), math.nan, dtype=out.dtype, device=out.device)
-    table[:, index] = leave_out.T  # (m, G), NaN for empty groups
-    host = torch.cat([value, stderr, corrected, table.reshape(-1)]).tolist()  # one copy
-    replicates = [host[3 * m + i * n_groups : 3 * m + (i + 1) * n_groups] for i in range(m)]
-    return Jackknife(host[:m], host[m : 2 * m], host[2 * m : 3 * m], replicates)
+    replicates = torch.full((n_modules, m, n_groups), math.nan, dtype=out.dtype, device=out.device)
+    replicates[:, :, index] = leave_out.transpose(1, 2)  # (M, m, G), NaN for empty groups
+    summary = torch.stack([value, stderr, corrected], dim=1)  # (M, 3, m)
+    host = torch.cat([summary.reshape(n_modules, -1), replicates.reshape(n_modules, -1)], dim=1)
+    fits = []
+    for row in host.tolist():  # one copy for every module
+        table = [row[3 * m + i * n_groups : 3 * m + (i + 1) * n_groups] for i in range(m)]
+        fits.append(Jackknife(row[:m], row[m : 2 * m], row[2 * m : 3 * m], table))
+    return fits
 
 
 def jackknife(

@@ -34,7 +34,7 @@ from miub.hooks.modules import find_lora_modules
 from miub.hooks.result import CaptureResult, ModuleResult
 from miub.hooks.taps import ForwardState, ModuleTap
 from miub.hooks.token_hash import TokenHash
-from miub.interface import StreamingEstimator
+from miub.interface import EstimateResult, StreamingEstimator
 
 EstimatorChoice = str | Callable[[], StreamingEstimator]
 
@@ -306,6 +306,8 @@ class Capture:
                 "no tokens were captured; run forwards of the model passed to capture() "
                 "inside the `with` block"
             )
+        taps = [tap for tap in self.taps_ if tap.n_updates > 0]
+        estimates = reduce_estimators([tap.estimators for tap in taps])
         modules = [
             ModuleResult(
                 name=tap.info.name,
@@ -313,10 +315,11 @@ class Capture:
                 module_type=tap.info.module_type,
                 out_features=tap.info.out_features,
                 n_updates=tap.n_updates,
-                estimates={est.name: est.result() for est in tap.estimators},
+                estimates={
+                    est.name: result for est, result in zip(tap.estimators, results, strict=True)
+                },
             )
-            for tap in self.taps_
-            if tap.n_updates > 0
+            for tap, results in zip(taps, estimates, strict=True)
         ]
         return CaptureResult.from_modules(
             modules,
@@ -325,6 +328,29 @@ class Capture:
             n_forwards=self.n_forwards_,
             eval_hash=self._hash.hexdigest(),
         )
+
+
+def reduce_estimators(
+    per_module: Sequence[Sequence[StreamingEstimator]],
+) -> list[list[EstimateResult]]:
+    """``result()`` of every estimator of every module, ``[module][estimator]``.
+
+    The estimators in one column (the same estimator in every module) are reduced together
+    through the class's optional ``result_many(estimators)``
+    (:class:`~miub.interface.ResultMany`: one batched jackknife for all modules), else one
+    ``result()`` each.
+    """
+    if not per_module:
+        return []
+    columns = []
+    for column in zip(*per_module, strict=True):
+        reduce_many = getattr(type(column[0]), "result_many", None)
+        same_class = all(type(estimator) is type(column[0]) for estimator in column)
+        if callable(reduce_many) and same_class:
+            columns.append(list(reduce_many(list(column))))
+        else:
+            columns.append([estimator.result() for estimator in column])
+    return [list(row) for row in zip(*columns, strict=True)]
 
 
 def capture(

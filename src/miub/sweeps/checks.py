@@ -155,7 +155,7 @@ def _check_task_sizes(study: Study, tasks: list[str], warnings: list[str]) -> li
         except MiubUserError as error:
             problems.append(f"training.task_options: {error}")
             continue
-        sizes = _split_sizes(task)
+        sizes = _split_sizes(task, study.eval.split)
         if sizes is None:
             warnings.append(f"task {name!r}: data not available here; data sizes unchecked")
             continue
@@ -167,20 +167,22 @@ def _check_task_sizes(study: Study, tasks: list[str], warnings: list[str]) -> li
             )
         if study.eval.eval_examples > n_validation:
             warnings.append(
-                f"eval.eval_examples: task {name!r} has {n_validation} validation examples;"
-                f" all {n_validation} are used, not {study.eval.eval_examples}"
+                f"eval.eval_examples: task {name!r} has {n_validation} {study.eval.split}"
+                f" examples; all {n_validation} are used, not {study.eval.eval_examples}"
             )
     return problems
 
 
-def _split_sizes(task: Any) -> tuple[int, int] | None:
-    """(train, validation) pool sizes: published sizes of a hub benchmark (nothing is
-    downloaded), else the loaded pools; None when the task's data cannot be loaded here."""
+def _split_sizes(task: Any, eval_split: str = "validation") -> tuple[int, int] | None:
+    """(train, evaluation) pool sizes, the evaluation pool being ``eval_split``
+    ("validation", "test" or "validation+test"): published sizes of a hub benchmark (nothing
+    is downloaded), else the loaded pools; None when the task's data cannot be loaded here."""
+    pools = eval_split.split("+")
     known = task.known_sizes() if hasattr(task, "known_sizes") else None
     if known:
-        return known["train"], known["validation"]
+        return known["train"], sum(known[pool] for pool in pools)
     try:
-        return len(task.questions("train")), len(task.questions("validation"))
+        return len(task.questions("train")), sum(len(task.questions(pool)) for pool in pools)
     except MiubUserError:
         return None
 

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from miub.errors import MiubUserError
 from miub.errors import format_validation_error as _format_validation_error
+from miub.tasks.base import EvalSplit
 from miub.training.config import EvalConfig, TrainConfig
 
 
@@ -160,6 +161,7 @@ class EvalSettings(BaseModel):
     tau: float = _same_as(EvalConfig, "tau")
     feature_map: str = _same_as(EvalConfig, "feature_map")
     estimator_seed: int = _same_as(EvalConfig, "estimator_seed")
+    split: EvalSplit = _same_as(EvalConfig, "split")
     eval_examples: int = _same_as(EvalConfig, "eval_examples")
     ce_examples: int = _same_as(EvalConfig, "ce_examples")
     batch_size: int = _same_as(EvalConfig, "batch_size")

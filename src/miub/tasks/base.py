@@ -12,11 +12,13 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from miub.errors import MiubUserError
 
 SPLITS = ("train", "validation", "test")
+EvalSplit = Literal["validation", "test", "validation+test"]  # EvalConfig.split
+EVAL_SPLITS: tuple[str, ...] = get_args(EvalSplit)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,17 @@ class Task(ABC):
     def validation(self, n: int | None = None) -> list[dict[str, Any]]:
         """The first ``n`` validation examples (all when ``n`` is None)."""
         return [q.to_example() for q in self._pool("validation")[:n]]
+
+    def evaluation(self, split: str = "validation", n: int | None = None) -> list[dict[str, Any]]:
+        """The first ``n`` examples (all when None) of an evaluation split: ``"validation"``,
+        ``"test"`` or ``"validation+test"`` (the validation pool, then the test pool)."""
+        if split not in EVAL_SPLITS:
+            raise MiubUserError(
+                f"unknown evaluation split {split!r}; choose one of {', '.join(EVAL_SPLITS)}"
+            )
+        pools = split.split("+")
+        questions = [q for name in pools for q in self._pool(name)]
+        return [q.to_example() for q in questions[:n]]
 
     def test(self, n: int | None = None) -> list[dict[str, Any]]:
         """The first ``n`` test examples (all when ``n`` is None)."""

@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from miub.tasks.base import EvalSplit
+
 DEFAULT_TARGET_MODULES = (
     "q_proj",
     "k_proj",
@@ -31,7 +33,12 @@ class EvalConfig(BaseModel):
     tau: float = Field(0.5, gt=0, allow_inf_nan=False, description="softmax temperature")
     feature_map: str = Field("projection", description="projection | topk | identity")
     estimator_seed: int = 0
-    eval_examples: int = Field(200, ge=1, description="validation examples for ACC / MIUB")
+    split: EvalSplit = Field(
+        "validation",
+        description="held-out questions to evaluate on: validation, test, or validation+test"
+        " (both, validation first: every held-out question, for a smaller ACC standard error)",
+    )
+    eval_examples: int = Field(200, ge=1, description="held-out examples for ACC / MIUB")
     ce_examples: int = Field(200, ge=1, description="held-out examples for CE / PPL")
     batch_size: int = Field(16, ge=1)
     interval_steps: int = Field(

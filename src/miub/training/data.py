@@ -33,6 +33,21 @@ class MultipleChoiceTask(Protocol):
     def validation(self, n: int | None = None) -> Sequence[Example]: ...
 
 
+def evaluation_examples(task: MultipleChoiceTask, split: str, n: int | None) -> Sequence[Example]:
+    """The first ``n`` examples of evaluation split ``split`` (``EvalConfig.split``):
+    ``task.validation(n)`` for ``"validation"`` (all a task needs), else the task's
+    ``evaluation(split, n)`` (:meth:`miub.tasks.base.Task.evaluation`)."""
+    if split == "validation":
+        return task.validation(n)
+    evaluation = getattr(task, "evaluation", None)
+    if evaluation is None:
+        raise MiubUserError(
+            f"task {type(task).__name__} has only a validation split; set eval.split=validation"
+        )
+    examples: Sequence[Example] = evaluation(split, n)
+    return examples
+
+
 def get_task(name: str, options: Mapping[str, Any] | None = None) -> MultipleChoiceTask:
     """Look a task up in the registry :mod:`miub.tasks`; unknown names are user errors."""
     try:

@@ -30,6 +30,7 @@ from miub.training.data import (
     MultipleChoiceTask,
     PadCollator,
     encode_training_set,
+    evaluation_examples,
     get_task,
 )
 from miub.training.eval_pass import EvalPass, run_eval_pass
@@ -116,11 +117,12 @@ def _run_training(
     )
     n_params = count_parameters(model)
     train_examples = task.train(config.data_size, seed=config.seed)
-    eval_examples = task.validation(config.eval.eval_examples)
+    split = config.eval.split
+    eval_examples = evaluation_examples(task, split, config.eval.eval_examples)
     ce_examples = (
         None
         if config.eval.ce_examples == config.eval.eval_examples
-        else task.validation(config.eval.ce_examples)
+        else evaluation_examples(task, split, config.eval.ce_examples)
     )
     dataset = encode_training_set(tokenizer, train_examples, config.max_length)
     timings["load_s"] = time.perf_counter() - started
