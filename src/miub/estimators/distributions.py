@@ -77,7 +77,8 @@ def xlogx_sum(x: torch.Tensor, dim: int | tuple[int, ...] = -1) -> torch.Tensor:
 
     ``x log max(x, tiny)``: exact for ``x >= tiny``; below it the term is under ``1e-305``.
     """
-    return (x * torch.log(x.clamp_min(_TINY))).sum(dim=dim)
+    terms = x.clamp_min(_TINY)  # one temporary, then in place: log, times x
+    return terms.log_().mul_(x).sum(dim=dim)
 
 
 def joint_information(joint_sum: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

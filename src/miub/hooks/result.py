@@ -55,6 +55,8 @@ class AggregateValue:
         replicates: ``"value"`` (and extras keys) → the aggregate's G jackknife replicates
             (NaN where a group is missing), so aggregates can be combined further (not part
             of :meth:`to_dict`, which keeps the JSON small).
+        undefined: extras key → number of modules where it was NaN and so left out of its
+            mean (only keys with some; e.g. ``normalized`` where ceiling <= null).
     """
 
     value: float
@@ -63,15 +65,19 @@ class AggregateValue:
     extras: dict[str, float] = field(default_factory=dict)
     stderr_method: StderrMethod = "jackknife"
     replicates: dict[str, list[float]] = field(default_factory=dict)
+    undefined: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "value": self.value,
             "stderr": self.stderr,
             "n_modules": self.n_modules,
             "extras": dict(self.extras),
             "stderr_method": self.stderr_method,
         }
+        if self.undefined:
+            out["undefined"] = dict(self.undefined)
+        return out
 
 
 @dataclass(frozen=True)
@@ -142,32 +148,49 @@ def _aligned(estimates: Sequence[EstimateResult], key: str) -> list[list[float]]
 
 def mean_over_modules(estimates: list[EstimateResult]) -> AggregateValue:
     """Average one estimator over modules; standard errors by jackknifing the mean itself
-    (module docstring), or by the independence formula where replicates are missing."""
+    (module docstring), or by the independence formula where replicates are missing.
+
+    An extra that is undefined (NaN) in some modules but not all -- e.g. ``normalized`` where
+    a module's ceiling does not exceed its null -- is averaged over the modules where it is
+    defined, and the number left out is recorded in ``undefined``.
+    """
     n = len(estimates)
     replicates: dict[str, list[float]] = {}
 
-    def stderr_of(key: str, errors: list[float]) -> tuple[float, bool]:
-        rows = _aligned(estimates, key)
+    def stderr_of(
+        key: str, errors: list[float], members: list[EstimateResult]
+    ) -> tuple[float, bool]:
+        rows = _aligned(members, key)
         if rows is None:
             return independent_stderr(errors), False
         se, replicates[key] = jackknife_of_mean(rows)
         return se, True
 
-    stderr, jackknifed = stderr_of(VALUE, [estimate.stderr for estimate in estimates])
+    stderr, jackknifed = stderr_of(VALUE, [estimate.stderr for estimate in estimates], estimates)
     shared = set.intersection(*(set(estimate.extras) for estimate in estimates))
+    defined: dict[str, list[EstimateResult]] = {}
+    undefined: dict[str, int] = {}
+    for key in shared:
+        if not key.endswith(STDERR_SUFFIX):
+            members = [e for e in estimates if math.isfinite(e.extras[key])]
+            defined[key] = members or estimates  # all NaN: the mean stays NaN
+            if members and len(members) < n:
+                undefined[key] = n - len(members)
     extras: dict[str, float] = {}
     for key in sorted(shared):
-        values = [estimate.extras[key] for estimate in estimates]
         if key.endswith(STDERR_SUFFIX):
             of = key.removesuffix(STDERR_SUFFIX)
+            members = defined.get(of, estimates)
+            values = [estimate.extras[key] for estimate in members]
             if of in shared:
-                extras[key], _ = stderr_of(of, values)
+                extras[key], _ = stderr_of(of, values, members)
             else:
                 extras[key] = independent_stderr(values)
         else:
-            extras[key] = sum(values) / n
+            members = defined[key]
+            extras[key] = sum(estimate.extras[key] for estimate in members) / len(members)
             if key not in replicates:
-                rows = _aligned(estimates, key)
+                rows = _aligned(members, key)
                 if rows is not None:
                     _, replicates[key] = jackknife_of_mean(rows)
     return AggregateValue(
@@ -177,6 +200,7 @@ def mean_over_modules(estimates: list[EstimateResult]) -> AggregateValue:
         extras=extras,
         stderr_method="jackknife" if jackknifed else "independent",
         replicates=replicates,
+        undefined=undefined,
     )
 
 
