@@ -65,3 +65,28 @@ def test_reduce_estimators_batches_columns_and_keeps_order() -> None:
     for estimators, row in zip(per_module, results, strict=True):
         for estimator, result in zip(estimators, row, strict=True):
             _assert_same(result, estimator.result())
+
+
+def test_held_small_batches_equal_one_concatenated_batch() -> None:
+    """Batches below ``hold_tokens`` are accumulated together: the same numbers (the null
+    included) as one batch of their concatenation; with ``hold_tokens=1`` (every batch at
+    once) everything but the null is the same too."""
+    generator = torch.Generator().manual_seed(3)
+    batches = []
+    for batch in range(5):
+        base = torch.randn(40, 32, generator=generator)
+        lora = 0.7 * base + torch.randn(base.shape, generator=generator)
+        batches.append((base, lora, torch.arange(40) // 8 + 5 * batch))
+    held, joined, at_once = (JSMutualInformation(k=16, hold_tokens=h) for h in (1024, 1, 1))
+    for base, lora, ids in batches:
+        held.update(base, lora, sequence_ids=ids)
+        at_once.update(base, lora, sequence_ids=ids)
+    joined.update(*(torch.cat([b[i] for b in batches]) for i in range(3)))
+    assert held.n_held_ == 200 and held.sums_ is None  # nothing accumulated before result()
+    _assert_same(held.result(), joined.result())
+    ours, theirs = held.result(), at_once.result()
+    for key in ("ceiling", "corrected", "mi", "dpi"):
+        assert ours.extras[key] == pytest.approx(theirs.extras[key], rel=1e-10)
+    assert ours.value == pytest.approx(theirs.value, rel=1e-10)
+    assert ours.stderr == pytest.approx(theirs.stderr, rel=1e-10)
+    assert ours.extras["null"] != theirs.extras["null"]  # re-paired rows differ

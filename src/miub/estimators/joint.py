@@ -70,6 +70,8 @@ from miub.estimators.references import (
 from miub.interface import EstimateResult
 
 _PLAIN = ("js_mi", "mi", "dpi", "base_token_mi", "lora_token_mi")
+FLUSH_TOKENS = 1024
+"""Batches of fewer tokens are held and accumulated together (:meth:`FeatureJointEstimator._add_logits`)."""
 _REFERENCED = ("js_mi", "mi")  # statistics with reference points (dependence measures)
 
 
@@ -83,6 +85,9 @@ class FeatureJointEstimator:
         seed: seed of the projection and of the null's pairing permutation.
         standardize: z-score each token's k logits before ``/ tau`` and the softmax.
         n_groups: sequence groups G for the jackknife.
+        hold_tokens: batches are held until this many tokens arrived, then accumulated as
+            one (1: every batch at once). Only the null depends on it (by which rows it
+            re-pairs); every other number is the same.
     """
 
     name = "feature-joint"
@@ -97,6 +102,7 @@ class FeatureJointEstimator:
         seed: int = 0,
         standardize: bool = True,
         n_groups: int = N_GROUPS,
+        hold_tokens: int = FLUSH_TOKENS,
     ) -> None:
         if tau <= 0:
             raise ValueError(f"tau must be > 0 (got {tau})")
@@ -112,6 +118,9 @@ class FeatureJointEstimator:
         self.up_cache_: tuple[torch.Tensor, int, torch.Tensor] | None = None  # up, version, map
         self.null_ = PairingNull(seed)
         self.n_tokens_ = 0
+        self.hold_tokens = max(1, int(hold_tokens))
+        self.held_: list[tuple[torch.Tensor, torch.Tensor]] = []  # small batches: logits, groups
+        self.n_held_ = 0
 
     def update(
         self, base: torch.Tensor, lora: torch.Tensor, sequence_ids: torch.Tensor | None = None
@@ -156,7 +165,38 @@ class FeatureJointEstimator:
         self._add_logits(logits, sequence_ids)
 
     def _add_logits(self, logits: torch.Tensor, sequence_ids: torch.Tensor | None) -> None:
-        """Accumulate the state from mapped logits ``(2T, k)``: base rows, then LoRA rows."""
+        """Take one batch's mapped logits ``(2T, k)`` (base rows, then LoRA rows).
+
+        Small batches are held (as logits, 2·k floats per token) until ``hold_tokens`` have
+        arrived and then accumulated as one batch: the per-batch work is a fixed number of
+        tensor operations, so many small forwards (an evaluation of short questions) would
+        otherwise pay it each time. Memory: at most ``2 · FLUSH_TOKENS · k`` floats held.
+        """
+        n = logits.shape[0] // 2
+        groups = token_groups(n, self.n_tokens_, sequence_ids, self.n_groups, logits.device)
+        self.n_tokens_ += n
+        self.held_.append((logits, groups))
+        self.n_held_ += n
+        if self.n_held_ >= self.hold_tokens:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Accumulate the held batches (as one batch, in arrival order) into the state."""
+        if not self.held_:
+            return
+        held, self.held_, self.n_held_ = self.held_, [], 0
+        if len(held) == 1:
+            logits, groups = held[0]
+        else:
+            sizes = [item[1].shape[0] for item in held]
+            base = [logits[:n] for (logits, _), n in zip(held, sizes, strict=True)]
+            lora = [logits[n:] for (logits, _), n in zip(held, sizes, strict=True)]
+            logits = torch.cat(base + lora)  # (2T, k): every base row, then every LoRA row
+            groups = torch.cat([item[1] for item in held])  # (T,)
+        self._accumulate(logits, groups)
+
+    def _accumulate(self, logits: torch.Tensor, groups: torch.Tensor) -> None:
+        """Add mapped logits ``(2T, k)`` with token groups ``(T,)`` to the state."""
         n, k = logits.shape[0] // 2, logits.shape[1]
         device = logits.device
         dtype = accumulation_dtype(device)
@@ -164,7 +204,6 @@ class FeatureJointEstimator:
         # float64 (sums over many batches would lose digits in float32)
         probs, entropies = to_probs_and_entropies(logits, self.tau, self.standardize)
         p, q = probs[:n], probs[n:]  # (T, k) each
-        groups = token_groups(n, self.n_tokens_, sequence_ids, self.n_groups, device)  # (T,)
         ones = torch.ones(n, 1, dtype=dtype, device=device)
         rows = torch.cat([entropies.to(dtype).view(2, n).T, ones], dim=1)  # (T, 3): H(p), H(q), 1
         n_joints = 3 if self.references else 1
@@ -179,11 +218,11 @@ class FeatureJointEstimator:
         used = self.pairs_[:, :, : len(right)].view(self.n_groups, k, len(right) * k)
         group_outer(p, torch.cat(right, dim=1), groups, self.n_groups, out=used)  # (G, k, J'k)
         group_sum(rows, groups, self.n_groups, out=self.sums_)
-        self.n_tokens_ += n
 
     @property
     def counts_(self) -> torch.Tensor | None:
         """``(G,)`` tokens per group (the last column of ``sums_``)."""
+        self._flush()
         return None if self.sums_ is None else self.sums_[:, -1]
 
     @property
@@ -191,6 +230,7 @@ class FeatureJointEstimator:
         """``(G, 3, k, k)`` group sums of ``p q^T``, ``p q_pi^T``, ``p p^T`` (``(G, 1, k, k)``
         for ``dpi``): the state ``pairs_`` in the order of docs/method.md §3.7, without the
         first batch's null pairs (added at :meth:`result`)."""
+        self._flush()
         if self.pairs_ is None:
             return None
         order = [0, 2, 1] if self.pairs_.shape[2] == 3 else [0]
@@ -230,6 +270,7 @@ class FeatureJointEstimator:
             "seed": fmap.seed,
             "standardize": self.standardize,
             "n_groups": self.n_groups,
+            "hold_tokens": self.hold_tokens,
         }
 
     def _names(self) -> list[str]:
@@ -259,6 +300,7 @@ class FeatureJointEstimator:
         results: list[EstimateResult | None] = [None] * len(estimators)
         by_shape: dict[tuple[Any, ...], list[int]] = {}
         for i, estimator in enumerate(estimators):
+            estimator._flush()
             pairs = estimator.pairs_
             if estimator.sums_ is None or pairs is None:
                 nan = float("nan")
