@@ -90,3 +90,25 @@ def test_held_small_batches_equal_one_concatenated_batch() -> None:
     assert ours.value == pytest.approx(theirs.value, rel=1e-10)
     assert ours.stderr == pytest.approx(theirs.stderr, rel=1e-10)
     assert ours.extras["null"] != theirs.extras["null"]  # re-paired rows differ
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_stacked_group_outer_equals_one_module_at_a_time(interleaved: bool) -> None:
+    from miub.estimators.grouping import (
+        group_outer,
+        group_outer_stacked,
+        group_outer_stacked_dense,
+    )
+
+    generator = torch.Generator().manual_seed(5)
+    left = torch.rand(3, 90, 4, generator=generator, dtype=torch.float64)
+    right = torch.rand(3, 90, 6, generator=generator, dtype=torch.float64)
+    groups = torch.arange(90) % 16 if interleaved else torch.arange(90) // 7 % 16
+    expected = torch.stack([group_outer(left[m], right[m], groups, 16) for m in range(3)])
+    # by definition: sum over the tokens of each group of the outer products
+    brute = torch.zeros(3, 16, 4, 6, dtype=torch.float64)
+    for t in range(90):
+        brute[:, int(groups[t])] += left[:, t, :, None] * right[:, t, None, :]
+    torch.testing.assert_close(expected, brute)
+    torch.testing.assert_close(group_outer_stacked(left, right, groups, 16), brute)
+    torch.testing.assert_close(group_outer_stacked_dense(left, right, groups, 16), brute)

@@ -137,12 +137,10 @@ def group_outer_stacked(
     """``(M, T, a), (M, T, b) -> (M, G, a, b)``: :func:`group_outer` of M pairs of row sets
     that share the token groups ``(T,)`` (e.g. the same tokens in M modules), one batched
     matmul per run of rows of one group on CPU, one dense batched matmul elsewhere."""
-    n_modules, n, a = left.shape
+    n_modules, a = left.shape[0], left.shape[2]
     b = right.shape[2]
     if left.device.type != "cpu":
-        one_hot = _one_hot(groups, n_groups, left.dtype)  # (T, G)
-        weighted = (one_hot[None, :, :, None] * left[:, :, None, :]).reshape(n_modules, n, -1)
-        return (weighted.transpose(1, 2) @ right).reshape(n_modules, n_groups, a, b)
+        return group_outer_stacked_dense(left, right, groups, n_groups)
     out = torch.zeros(n_modules, n_groups, a, b, dtype=left.dtype, device=left.device)
     values, lengths = torch.unique_consecutive(groups, return_counts=True)
     if values.numel() > 2 * n_groups:  # interleaved groups: sort the rows by group once
@@ -156,6 +154,16 @@ def group_outer_stacked(
             out[:, group].baddbmm_(left[:, start:stop].transpose(1, 2), right[:, start:stop])
         start += length
     return out
+
+
+def group_outer_stacked_dense(
+    left: torch.Tensor, right: torch.Tensor, groups: torch.Tensor, n_groups: int
+) -> torch.Tensor:
+    """:func:`group_outer_stacked` as one dense batched matmul (the non-CPU path)."""
+    n_modules, n, a = left.shape
+    one_hot = _one_hot(groups, n_groups, left.dtype)  # (T, G)
+    weighted = (one_hot[None, :, :, None] * left[:, :, None, :]).reshape(n_modules, n, -1)
+    return (weighted.transpose(1, 2) @ right).reshape(n_modules, n_groups, a, right.shape[2])
 
 
 def group_outer_dense(
