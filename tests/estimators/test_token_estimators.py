@@ -102,3 +102,22 @@ def test_empty_and_single_token() -> None:
     estimator.update(torch.ones(1, 4), torch.ones(1, 4))
     assert estimator.result().value == pytest.approx(1.0)
     assert math.isnan(estimator.result().stderr)
+
+
+def test_token_jsd_reports_miub_token_as_its_affine_image() -> None:
+    """``miub_token = ln 2 - token_jsd`` from one pass equals the ``miub-token`` estimator."""
+    generator = torch.Generator().manual_seed(4)
+    jsd, miub_token = make_estimator("token-jsd"), make_estimator("miub-token")
+    for batch in range(3):
+        x = torch.randn(60, 12, generator=generator)
+        y = 0.4 * x + torch.randn(60, 12, generator=generator)
+        ids = torch.arange(60) // 6 + 10 * batch
+        jsd.update(x, y, sequence_ids=ids)
+        miub_token.update(x, y, sequence_ids=ids)
+    ours, theirs = jsd.result(), miub_token.result()
+    assert ours.extras["miub_token"] == pytest.approx(math.log(2) - ours.value, abs=1e-15)
+    assert ours.extras["miub_token"] == pytest.approx(theirs.value, abs=1e-7)
+    assert ours.extras["miub_token_stderr"] == pytest.approx(theirs.stderr, rel=1e-6)
+    for got, want in zip(ours.replicates["miub_token"], theirs.replicates["value"], strict=True):
+        assert got == pytest.approx(want, abs=1e-7)
+    assert "miub_token" not in theirs.extras

@@ -22,6 +22,7 @@ are explained by one branch alone; ``cosine`` sees only alignment (:class:`Cosin
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -149,6 +150,19 @@ class TokenJSD(TokenMeanEstimator):
             "standardize": self.standardize,
             "n_groups": self.n_groups,
         }
+
+    def result(self) -> EstimateResult:
+        """The mean, plus ``miub_token = ln 2 - token_jsd`` (an affine map of the same mean: its
+        SE and replicates follow exactly), so one pass serves both metrics."""
+        estimate = super().result()
+        if self.name != TokenJSD.name or estimate.n_tokens == 0:
+            return estimate
+        extras = {"miub_token": LN2 - estimate.value, "miub_token_stderr": estimate.stderr}
+        replicates = {
+            **estimate.replicates,
+            "miub_token": [LN2 - r for r in estimate.replicates["value"]],
+        }
+        return replace(estimate, extras={**estimate.extras, **extras}, replicates=replicates)
 
 
 class MiubToken(TokenJSD):
