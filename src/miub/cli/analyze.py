@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from miub.cli.main import app
+from miub.cli.paths import path_value
+from miub.errors import MiubUserError
 from miub.runners.fit import DEFAULT_BOOTSTRAP, DEFAULT_JOINT_BOOTSTRAP
 
 _console = Console(stderr=True)
@@ -21,18 +23,63 @@ _JOINT = typer.Option(
     DEFAULT_JOINT_BOOTSTRAP, "--joint-bootstrap", min=0, help="Resamples per joint (N,R,D) law."
 )
 _SEED = typer.Option(0, "--seed", help="Seed of the bootstrap.")
+_DIRECTORY = typer.Argument(
+    ..., metavar="DIR", parser=path_value, help="Output dir of `miub sweep` (has results.csv)."
+)
+
+
+MIN_LEVELS = 2
+"""Levels an axis (N, R or D) needs on a slice before a trend along it can be measured."""
+MIN_SEEDS = 2
+"""Seeds some level of that slice needs: without replicates there is no seed noise, so the
+noise-to-signal ratio, the stability score and every claim test are undefined."""
 
 
 def _checked_study_dir(directory: Path) -> Path:
-    """Fail before fitting: the dir must be writable, and a store beside results.csv sound and
-    consistent with it (a results.csv alone, e.g. a committed copy, is read as it is)."""
+    """Fail before fitting: the dir must be writable; a sweep dir's store sound and consistent
+    with results.csv (a sweep dir: it has ``runs.sqlite``, or run dirs with the sweep's
+    ``outcome.json`` whose store was lost; a results.csv without them, e.g. a committed copy,
+    is read as it is); and the design able to carry a verdict."""
     from miub.cli.paths import study_dir_for_writing
+    from miub.sweeps.rebuild import OUTCOME_FILE
     from miub.sweeps.store import verify_store
 
     directory = study_dir_for_writing(directory)
-    if (directory / "runs.sqlite").exists():
+    swept = next(directory.glob(f"runs/*/{OUTCOME_FILE}"), None) is not None
+    if (directory / "runs.sqlite").exists() or swept:
         verify_store(directory)
+    check_design(directory)
     return directory
+
+
+def check_design(directory: Path) -> None:
+    """MiubUserError unless some axis (N, R, D) varies over >= ``MIN_LEVELS`` levels on a slice
+    with >= ``MIN_SEEDS`` seeds at one of its levels. Below that no law, NSR or rank can be
+    estimated, and the analysis would still name a "winner" (with a NaN score): refuse instead.
+    The slices are the analysis' own (:func:`miub.analysis.design.axis_slice`)."""
+    from miub.analysis import load_results
+    from miub.analysis.design import AXES, axis_slice
+    from miub.laws.axes import AXIS_COLUMNS
+
+    frame = load_results(directory).frame
+    for axis in AXES:
+        piece = axis_slice(frame, axis)
+        if piece is None or piece.rows[piece.column].nunique() < MIN_LEVELS:
+            continue
+        seeds = piece.rows.groupby(piece.column)["seed"].nunique() if "seed" in frame else None
+        if seeds is not None and int(seeds.max()) >= MIN_SEEDS:
+            return
+    design = ", ".join(
+        f"{axis}: {frame[column].nunique() if column in frame else 0} level(s)"
+        for axis, column in ((axis, AXIS_COLUMNS[axis]) for axis in AXES)
+    )
+    n_seeds = frame["seed"].nunique() if "seed" in frame else 1
+    raise MiubUserError(
+        f"{directory}: no verdict from {len(frame)} finished run(s) ({design}; {n_seeds} "
+        f"seed(s)): fitting laws and ranking metrics need an axis with >= {MIN_LEVELS} levels "
+        f"and >= {MIN_SEEDS} seeds at a level (to tell a trend from seed noise); add levels or "
+        f"seeds to the study and run `miub sweep STUDY --out {directory} --allow-changed`"
+    )
 
 
 def _progress(message: str) -> None:
@@ -62,7 +109,7 @@ def print_summary(analysis: object) -> None:
 
 @app.command("fit")
 def fit_command(
-    directory: Path = typer.Argument(..., help="Output dir of `miub sweep` (has results.csv)."),
+    directory: Path = _DIRECTORY,
     bootstrap: int = _BOOTSTRAP,
     joint_bootstrap: int = _JOINT,
     seed: int = _SEED,
@@ -78,7 +125,7 @@ def fit_command(
 
 @app.command("report")
 def report_command(
-    directory: Path = typer.Argument(..., help="Output dir of `miub sweep` (has results.csv)."),
+    directory: Path = _DIRECTORY,
     bootstrap: int = _BOOTSTRAP,
     joint_bootstrap: int = _JOINT,
     seed: int = _SEED,

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from miub.cli.main import app
+from miub.cli.paths import path_value
 from miub.cli.sweep import RichProgress
 from miub.runners.demo import DemoOutcome, run_demo
 
@@ -76,7 +77,9 @@ def print_demo_summary(outcome: DemoOutcome, console: Console) -> None:
 @app.command("demo")
 def demo(
     quick: bool = typer.Option(False, "--quick", help="the small study (≤ 2 min on 2 CPU cores)"),
-    out: Path = typer.Option(Path("miub-demo"), "--out", help="results dir (resumable)"),
+    out: Path = typer.Option(
+        Path("miub-demo"), "--out", parser=path_value, help="results dir (resumable)"
+    ),
 ) -> None:
     """Run the whole loop on the built-in tiny model world: sweep, fit laws, write the report."""
     console = Console()

@@ -1,4 +1,6 @@
-"""`miub measure`: MIUB + CE + PPL of a model with a LoRA adapter on a JSONL file."""
+"""`miub measure`: MIUB + LM CE + LM PPL (all tokens) of a model with a LoRA adapter on a
+JSONL file. LM CE is not the answer-token ``ce`` of ``miub train`` (see
+:mod:`miub.runners.measure`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from miub.cli.main import app
-from miub.cli.paths import writable_file
+from miub.cli.paths import path_value, text_value, writable_file
 from miub.errors import MiubUserError
 from miub.runners.measure import MeasureSettings, run_measurement
 
@@ -44,7 +46,7 @@ def _kind_label(name: str) -> str:
 
 
 def print_measurement(result: dict[str, Any], console: Console) -> None:
-    """Overall, by module type and per layer, with CE and PPL alongside."""
+    """Overall, by module type and per layer, with LM CE and LM PPL alongside."""
     miub = result["miub"]
     names = list(miub["estimators"])
     overall = Table(
@@ -62,8 +64,8 @@ def print_measurement(result: dict[str, Any], console: Console) -> None:
                     f"  {extra}",
                     f"{value:.5f}" + (f" ± {stderr:.5f}" if stderr is not None else ""),
                 )
-    overall.add_row("CE (nats/token)", f"{result['ce']:.5f}")
-    overall.add_row("PPL", f"{result['ppl']:.4f}")
+    overall.add_row("LM CE, all tokens (nats/token)", f"{result['lm_ce']:.5f}")
+    overall.add_row("LM PPL = exp(LM CE)", f"{result['lm_ppl']:.4f}")
     overall.add_row("tokens", f"{miub['n_tokens']:,}")
     console.print(overall)
     console.print(_value_table("By module type", "type", miub["by_module_type"], names))
@@ -78,12 +80,14 @@ def _positive_finite(value: float) -> float:
 
 @app.command()
 def measure(
-    model: str = typer.Option(..., "--model", help="zoo:NAME, a Hugging Face id, or a local dir"),
+    model: str = typer.Option(
+        ..., "--model", parser=text_value, help="zoo:NAME, a Hugging Face id, or a local dir"
+    ),
     data: Path = typer.Option(
-        ..., "--data", help="JSONL: 'text' rows or context/choices/label rows"
+        ..., "--data", parser=path_value, help="JSONL: 'text' rows or context/choices/label rows"
     ),
     adapter: Path | None = typer.Option(
-        None, "--adapter", help="peft adapter dir (save_pretrained)"
+        None, "--adapter", parser=path_value, help="peft adapter dir (save_pretrained)"
     ),
     estimator: list[str] = typer.Option(
         ["js-mi"], "--estimator", "-e", help="repeatable; see miub estimators"
@@ -116,9 +120,12 @@ def measure(
     skip_bad_lines: bool = typer.Option(
         False, "--skip-bad-lines", help="skip data lines that are not valid JSON rows (counted)"
     ),
-    json_out: Path | None = typer.Option(None, "--json", help="also write the full result here"),
+    json_out: Path | None = typer.Option(
+        None, "--json", parser=path_value, help="also write the full result here"
+    ),
 ) -> None:
-    """Measure MIUB inside every LoRA module, with CE (all tokens) and PPL, on a data file."""
+    """Measure MIUB inside every LoRA module, with LM CE and LM PPL over all tokens (train's CE
+    scores answer tokens only), on a data file."""
     console = Console()
     if feature_map not in ("projection", "topk", "identity"):
         raise MiubUserError(f"--feature-map {feature_map!r}: use projection, topk or identity")
@@ -127,7 +134,9 @@ def measure(
     params: dict[str, Any] = {"k": k, "tau": tau, "feature_map": feature_map, "seed": seed}
     # Pass only the parameters some chosen estimator accepts (k etc. mean nothing to cosine).
     from miub.estimators import get_spec
+    from miub.sweeps.study import canonical_estimator
 
+    estimator = [canonical_estimator(name) for name in estimator]  # js_mi = js-mi
     try:
         accepted = set().union(*(get_spec(name).defaults for name in estimator))
     except ValueError as error:

@@ -4,6 +4,9 @@ naming the flag, the path and the fix.
 
 Used by every command that writes (``--json``, ``--out``, a study dir read by ``fit`` /
 ``report``); nothing is created by a check except an out dir that ``create`` asks for.
+
+Every path option and argument is parsed by :func:`path_value`: an empty string is refused
+(``Path("")`` is ``.``, so ``--out ''`` would otherwise mean the current directory).
 """
 
 from __future__ import annotations
@@ -12,7 +15,26 @@ import os
 import tempfile
 from pathlib import Path
 
+import typer
+
 from miub.errors import MiubUserError
+
+
+def path_value(value: str | Path) -> Path:
+    """The typer ``parser`` of every path option: ``value`` as a Path, ``~`` expanded; an
+    empty or blank string is a usage error naming the flag (never the current directory)."""
+    if isinstance(value, Path):  # a default
+        return value
+    if not str(value).strip():
+        raise typer.BadParameter("empty path; pass a file or directory name")
+    return Path(value).expanduser()
+
+
+def text_value(value: str) -> str:
+    """The typer ``parser`` of a name option (``--model``): an empty string is a usage error."""
+    if not str(value).strip():
+        raise typer.BadParameter("empty value; pass a name")
+    return str(value)
 
 
 def _probe(directory: Path) -> str | None:

@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from miub.cli.main import app
+from miub.cli.paths import path_value, text_value
 from miub.errors import MiubUserError, merge, parse_assignments
 from miub.sweeps import (
     CSV_NAME,
@@ -63,11 +64,13 @@ class RichProgress:
             console=console,
         )
         self.task = self.progress.add_task(f"sweep {study}", total=None, start=False)
+        self.running = False
 
     def started(self, total: int, finished: int) -> None:
         self.progress.update(self.task, total=total, completed=finished)
         self.progress.start_task(self.task)
         self.progress.start()
+        self.running = True
 
     def finished(self, run: PlannedRun, outcome: RunOutcome) -> None:
         if outcome.status == "failed":
@@ -85,13 +88,16 @@ class RichProgress:
         self.progress.update(self.task, advance=1, description=description)
 
     def stop(self) -> None:
-        self.progress.stop()
+        """Stop the bar; a bar never started prints nothing (an error stays one line)."""
+        if self.running:
+            self.progress.stop()
+            self.running = False
 
 
 @app.command("sweep")
 def sweep(
-    study_file: str = typer.Argument(..., metavar="STUDY.yaml", help="study file, or a shipped study name (demo, demo-quick)"),
-    out: Path = typer.Option(..., "--out", help="results dir: runs.sqlite, results.csv, runs/"),
+    study_file: str = typer.Argument(..., metavar="STUDY.yaml", parser=text_value, help="study file, or a shipped study name (demo, demo-quick)"),
+    out: Path = typer.Option(..., "--out", parser=path_value, help="results dir: runs.sqlite, results.csv, runs/"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the grid, its size and cost estimate; run nothing"),
     mfu: float = typer.Option(0.4, "--mfu", min=0.01, max=1.0, help="--dry-run: assumed model FLOP utilisation"),
     peak_tflops: float = typer.Option(989.0, "--peak-tflops", min=1.0, help="--dry-run: peak TFLOP/s of one GPU (989 = H100 bf16 dense)"),
@@ -177,7 +183,7 @@ def _study_text(path: Path, study: Study, overridden: bool) -> str:
 
 @app.command("runs")
 def runs(
-    out: Path = typer.Argument(..., metavar="DIR", help="a sweep's results dir"),
+    out: Path = typer.Argument(..., metavar="DIR", parser=path_value, help="a sweep's results dir"),
     failed: bool = typer.Option(False, "--failed", help="only the failed runs, with their errors"),
 ) -> None:
     """List the runs of a sweep dir with their status (``--failed``: the failed ones and why)."""

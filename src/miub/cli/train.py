@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from miub.cli.main import app
-from miub.cli.paths import writable_dir
+from miub.cli.paths import path_value, text_value, writable_dir
 from miub.errors import MiubUserError, format_validation_error, merge, parse_assignments
 
 FLAG_NAMES = {
@@ -79,6 +79,14 @@ def build_config(
     for key in ("model", "task"):
         if key not in data:
             raise MiubUserError(f"--{key} is required (or give it in --config)")
+    if isinstance(data.get("eval"), dict) and isinstance(data["eval"].get("estimators"), list):
+        from miub.sweeps.study import canonical_estimator  # js_mi = js-mi
+
+        names = data["eval"]["estimators"]
+        data["eval"] = {
+            **data["eval"],
+            "estimators": [canonical_estimator(n) if isinstance(n, str) else n for n in names],
+        }
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as error:
@@ -119,11 +127,11 @@ def train(
         None, metavar="[KEY=VALUE]...", help="TrainConfig overrides, e.g. eval.k=32 learning_rate=1e-3"
     ),
     config_file: Path | None = typer.Option(
-        None, "--config", help="TrainConfig as YAML/JSON, or a run's result.json to re-run it"
+        None, "--config", parser=path_value, help="TrainConfig as YAML/JSON, or a run's result.json to re-run it"
     ),
-    model: str | None = typer.Option(None, "--model", help="zoo:NAME, a Hugging Face id or a local dir"),
+    model: str | None = typer.Option(None, "--model", parser=text_value, help="zoo:NAME, a Hugging Face id or a local dir"),
     task: str | None = typer.Option(None, "--task", help="task name (see miub tasks)"),
-    out: Path = typer.Option(..., "--out", help="output dir: result.json, adapter/, logs"),
+    out: Path = typer.Option(..., "--out", parser=path_value, help="output dir: result.json, adapter/, logs"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace a run already in --out"),
     rank: int | None = typer.Option(None, "--rank", min=1, max=65536, help="LoRA rank R [8]"),
     data_size: int | None = typer.Option(None, "--data-size", min=1, help="fine-tuning examples D [256]"),
@@ -148,7 +156,7 @@ def train(
         None, "--device-map", help="spread a large model over devices (from_pretrained, e.g. auto)"
     ),
     data_dir: str | None = typer.Option(
-        None, "--data-dir", help="pre-downloaded benchmark files (task option data_dir)"
+        None, "--data-dir", parser=text_value, help="pre-downloaded benchmark files (task option data_dir)"
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     threads: int | None = typer.Option(None, "--threads", min=1, max=1024, help="torch CPU threads [1]"),

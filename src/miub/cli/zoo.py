@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from miub.cli.main import app
+from miub.cli.paths import path_value
 
 zoo_app = typer.Typer(help="The built-in tiny Llama base models.", no_args_is_help=True)
 app.add_typer(zoo_app, name="zoo")
@@ -111,7 +112,9 @@ def default_build_dir() -> Path:
 @zoo_app.command("build")
 def build(
     out: Path | None = typer.Option(
-        None, help="Output folder (default: ~/.cache/miub/zoo; the shipped assets only if named)."
+        None,
+        parser=path_value,
+        help="Output folder (default: ~/.cache/miub/zoo; the shipped assets only if named).",
     ),
     seed: int = typer.Option(0, min=0, help="Seed of initialisation and data order."),
     steps: int = typer.Option(1000, min=1, max=10_000_000, help="Optimizer steps per model."),

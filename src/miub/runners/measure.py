@@ -1,9 +1,13 @@
-"""`miub measure`: MIUB (every requested estimator), CE and PPL of a model + LoRA adapter on
-a data file, in one streaming pass with bounded memory.
+"""`miub measure`: MIUB (every requested estimator), LM CE and LM PPL of a model + LoRA
+adapter on a data file, in one streaming pass with bounded memory.
 
-The texts are scored in chunks; CE is the token-weighted mean over chunks,
-``CE = sum_c CE_c * n_c / sum_c n_c`` (nats/token), ``PPL = exp(CE)``. The capture stays
-active over every chunk, so MIUB sees exactly the tokens CE is computed on.
+LM CE is the language-modelling cross-entropy over *every* token of each text (nats/token).
+It is not the ``ce`` of ``miub train`` / ``results.csv`` (the metric registry's ``ce``: the
+cross-entropy of the *answer* tokens of held-out task examples), so it is named differently:
+``lm_ce`` and ``lm_ppl`` in the result (``ce`` / ``ppl`` remain as deprecated aliases of the
+same numbers for older readers). The texts are scored in chunks; LM CE is the token-weighted
+mean over chunks, ``LM_CE = sum_c CE_c * n_c / sum_c n_c``, ``LM_PPL = exp(LM_CE)``. The
+capture stays active over every chunk, so MIUB sees exactly the tokens LM CE is computed on.
 """
 
 from __future__ import annotations
@@ -54,12 +58,39 @@ def select_token_budget(
     return len(token_counts)
 
 
+def _check_lora_modules(model: Any, settings: MeasureSettings) -> None:
+    """Before the pass: the model has LoRA modules (else: pass ``--adapter``), and with
+    ``--feature-map identity`` none is wider than the d x d state allows (else every chunk
+    would run until the first batch fails inside the estimator)."""
+    from miub.estimators.feature_maps import MAX_IDENTITY_DIM
+    from miub.hooks.modules import find_lora_modules
+
+    try:
+        modules = find_lora_modules(model)
+    except MiubUserError:
+        if settings.adapter is not None:
+            raise
+        raise MiubUserError(
+            f"--model {settings.model} has no LoRA modules; pass --adapter DIR (a peft"
+            " save_pretrained dir) to measure an adapter"
+        ) from None
+    if settings.estimator_params.get("feature_map") == "identity":
+        wide = [m for m in modules if m.out_features > MAX_IDENTITY_DIM]
+        if wide:
+            raise MiubUserError(
+                f"--feature-map identity keeps a d x d state, allowed for d <= {MAX_IDENTITY_DIM};"
+                f" {wide[0].name} has d = {wide[0].out_features} ({len(wide)} module(s) too"
+                " wide); use --feature-map projection or topk with --k"
+            )
+
+
 def run_measurement(
     settings: MeasureSettings, on_progress: ProgressCallback | None = None
 ) -> dict[str, Any]:
     """Load the model (and adapter), stream the data through it under capture, return a
     JSON-able result: ``overall`` / ``by_module_type`` / ``by_layer`` / ``modules`` MIUB,
-    ``ce``, ``ppl``, ``n_tokens``, the settings and provenance.
+    ``lm_ce``, ``lm_ppl`` (all tokens; see the module doc), ``n_scored_tokens``, the
+    settings and provenance.
     """
     import torch
 
@@ -105,6 +136,7 @@ def _run_measurement(
         )
     if settings.adapter is not None:
         model = load_adapter(model, settings.adapter)
+    _check_lora_modules(model, settings)
     counts = [len(tokenizer(text)["input_ids"]) for text in dataset.texts]
     texts = dataset.texts[: select_token_budget(counts, settings.max_tokens, max_length)]
 
@@ -137,8 +169,10 @@ def _run_measurement(
             "sha256": dataset.sha256,
             "skipped_lines": dataset.skipped_lines,
         },
-        "ce": ce,
-        "ppl": math.exp(ce),
+        "lm_ce": ce,
+        "lm_ppl": math.exp(ce),
+        "ce": ce,  # deprecated alias of lm_ce (not train's answer-token ce)
+        "ppl": math.exp(ce),  # deprecated alias of lm_ppl
         "n_scored_tokens": scored_tokens,
         "miub": cap.result().to_dict(),
         "wall_s": time.perf_counter() - started,

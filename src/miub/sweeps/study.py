@@ -49,6 +49,20 @@ def _same_as(model: type[BaseModel], name: str) -> Any:
     return copy.deepcopy(model.model_fields[name])
 
 
+def canonical_estimator(name: str) -> str:
+    """The registered spelling of an estimator name, whichever separator the user typed
+    (``js_mi``, the CSV column, or ``js-mi``, the registry name → ``js-mi``); an unknown name
+    comes back unchanged for the check that names it."""
+    from miub.estimators import list_estimators
+    from miub.interface import column_name
+
+    wanted = column_name(name.strip().lower())
+    for spec in list_estimators():
+        if column_name(spec.name) == wanted:
+            return spec.name
+    return name
+
+
 def _list_check(value: Any, *, minimum: int | None, allow: str) -> list[Any]:
     """Check a non-empty list of unique values: integers ≥ ``minimum``, or (``minimum`` None)
     non-empty strings. The error says it must be a non-empty list of ``allow``."""
@@ -208,6 +222,8 @@ class Study(BaseModel):
     @field_validator("estimators", mode="before")
     @classmethod
     def _estimator_names(cls, value: Any) -> list[str]:
+        if isinstance(value, list):  # js_mi and js-mi are one estimator (and one duplicate)
+            value = [canonical_estimator(v) if isinstance(v, str) else v for v in value]
         return _list_check(value, minimum=None, allow="estimator names")
 
 
