@@ -80,3 +80,12 @@ def test_update_never_reads_tensor_values(name: str) -> None:
         base = torch.randn(n_tokens, 16, device="meta")
         ids = torch.zeros(n_tokens, dtype=torch.int64, device="meta") if n_tokens != 7 else None
         estimator.update(base, torch.randn(n_tokens, 16, device="meta"), sequence_ids=ids)
+
+
+def test_column_spelling_names_the_same_estimator() -> None:
+    from miub.estimators.registry import get_spec
+
+    assert get_spec("js_mi") is get_spec("js-mi")
+    assert get_spec("miub_token").name == "miub-token"
+    with pytest.raises(ValueError, match="unknown estimator"):
+        get_spec("js__mi")

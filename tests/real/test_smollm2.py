@@ -175,10 +175,10 @@ def test_measure_ce_equals_a_direct_transformers_computation(tmp_path: Path) -> 
     base, _ = load_model_and_tokenizer(SMOLLM2, device="cpu")
     reference = PeftModel.from_pretrained(base, str(tmp_path / "adapter")).eval()
     expected = direct_ce(reference, tokenizer, TEXTS)
-    assert abs(result["ce"] - expected) < 1e-4
+    assert abs(result["lm_ce"] - expected) < 1e-4
     with reference.disable_adapter():  # the adapter matters: 1e-4 is a real tolerance
         assert abs(direct_ce(reference, tokenizer, TEXTS) - expected) > 1e-3
-    assert math.isclose(result["ppl"], math.exp(result["ce"]))
+    assert math.isclose(result["lm_ppl"], math.exp(result["lm_ce"]))
     assert result["miub"]["overall"]  # the capture measured the adapter's modules
 
 

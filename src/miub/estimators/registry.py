@@ -200,9 +200,10 @@ def list_estimators() -> list[EstimatorSpec]:
 
 
 def get_spec(name: str) -> EstimatorSpec:
-    """The spec registered under ``name``; ValueError naming the valid choices otherwise."""
+    """The spec registered under ``name`` (``js-mi``; its column spelling ``js_mi`` is accepted
+    too); ValueError naming the valid choices otherwise."""
     try:
-        return _REGISTRY[name]
+        return _REGISTRY[name if name in _REGISTRY else name.replace("_", "-")]
     except KeyError:
         raise ValueError(
             f"unknown estimator {name!r}; choose one of {', '.join(_REGISTRY)}"
