@@ -56,8 +56,10 @@ def test_claim_verdicts_follow_the_rules(slices: analysis.Analysis) -> None:
     assert {c.estimator for c in slices.claims} == {"js_mi"}
     assert verdicts[("js_mi", "decreases_R")].verdict == "supported"
     stable = verdicts[("js_mi", "stabler")]
-    assert stable.verdict == "not supported"  # 3 % noise vs CE's 1 %
-    assert stable.numbers["nsr_ratio_ce"] > 1
+    assert stable.numbers["nsr_ratio_ce"] > 1  # 3 % noise vs CE's 1 %
+    # ... but 2 seeds cannot test it: the jackknife over seeds needs 3 (a bootstrap of 2
+    # seeds has 3 distinct resamples and no calibrated p-value)
+    assert stable.verdict == "inconclusive" and "≥ 3 seeds" in stable.reason
     for claim in slices.claims:
         assert claim.verdict in analysis.VERDICTS
         assert claim.rule and claim.reason

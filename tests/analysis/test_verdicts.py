@@ -159,10 +159,10 @@ def test_nsr_kendall_w_and_eta2_known_values() -> None:
 
 
 def test_stabler_follows_the_noise() -> None:
-    quiet = frame(js_noise=0.001, js_design_only=True)
+    quiet = frame(seeds=8, js_noise=0.001, js_design_only=True)  # 5 seeds: p ≈ 0.05
     quiet["ce"] += np.random.default_rng(5).normal(0, 0.2, len(quiet))  # CE noisier than js_mi
     quiet["ppl"] = np.exp(quiet["ce"])
-    noisy = frame(js_noise=0.5, js_design_only=True)
+    noisy = frame(seeds=8, js_noise=0.5, js_design_only=True)
     assert verdicts(quiet)[("js_mi", "stabler")].verdict == "supported"
     assert verdicts(noisy)[("js_mi", "stabler")].verdict == "not supported"
 

@@ -124,3 +124,30 @@ def test_to_dict_is_json_ready() -> None:
     assert payload["columns"] == ["rank"]
     assert len(payload["residuals"]) == 24
     assert payload["ci"]["alpha"][0] <= payload["params"]["alpha"] <= payload["ci"]["alpha"][1]
+
+
+def test_no_bootstrap_on_a_boundary_of_the_parameter_space() -> None:
+    """A rising metric drives E + A·X^−α to α = 0 (E and A then trade off one-for-one) and a
+    pure power law drives E to 0: no percentile CI at a boundary (Andrews 2000). An interior
+    optimum (the decaying law with a floor) is still bootstrapped."""
+    rank = np.repeat([1.0, 4, 16, 64], 5)
+    rng = np.random.default_rng(0)
+    rising = pd.DataFrame(
+        {"rank": rank, "loss": (1 + 0.1 * np.log(rank)) * np.exp(rng.normal(0, 0.01, 20))}
+    )
+    flat = laws.fit(rising, "loss", ["R"], bootstrap=50)
+    assert flat.ok and flat.params["alpha"] == pytest.approx(0.0, abs=1e-9)
+    assert (
+        flat.n_bootstrap == 0
+        and flat.ci == {}
+        and "no bootstrap: alpha at its bound" in flat.message
+    )
+    # a decline that steepens in log-log (no floor can produce it): the optimum is E = 0
+    steepening = 2 * rank**-0.3 * np.exp(-0.05 * np.log(rank) ** 2)
+    power = pd.DataFrame({"rank": rank, "loss": steepening * np.exp(rng.normal(0, 0.01, 20))})
+    pure = laws.fit(power, "loss", ["R"], bootstrap=50)
+    assert pure.ok and pure.params["E"] < 1e-6 * power["loss"].min()
+    assert pure.n_bootstrap == 0 and "E at its bound 0" in pure.message
+    assert np.all(np.isnan(pure.predict_band(power)[0]))
+    interior = laws.fit(_one_axis(), "loss", ["R"], bootstrap=50)
+    assert interior.n_bootstrap >= 45 and set(interior.ci) == {"E", "A", "alpha"}

@@ -102,3 +102,50 @@ def test_report_refits_without_fits(tmp_path: Path, analyze_calls: list[int]) ->
     frame[(frame["model"] == "tiny-s") & (frame["data_size"] == 128)].to_csv(csv, index=False)
     output = _report(directory, *_FAST)
     assert analyze_calls == [1] and "refitted (no fits.json yet)" in output
+
+
+def test_fits_json_alone_restores_the_analysis(tmp_path: Path) -> None:
+    """The analysis rebuilt from fits.json (plus the runs of results.csv) writes the same
+    record, predicts the same laws and bands, and no pickle or other cache is written."""
+    import json
+
+    import numpy as np
+
+    directory = write_synthetic_sweep(tmp_path / "sweep")
+    (directory / fit.LEGACY_CACHE).write_bytes(b"old pickle")
+    analysis, _ = fit.fit_directory(directory, bootstrap=12, joint_bootstrap=3)
+    assert not (directory / fit.LEGACY_CACHE).exists()
+    assert sorted(p.name for p in directory.iterdir() if p.name.startswith("fits")) == ["fits.json"]
+    outcome = fit.fit_or_reuse(directory, bootstrap=12, joint_bootstrap=3)
+    assert outcome.reused and "reusing" in outcome.message
+    restored = outcome.analysis
+    assert json.dumps(fit._finite(restored.to_dict()), default=fit._json_default) == json.dumps(
+        fit._finite(analysis.to_dict()), default=fit._json_default
+    )
+    pd.testing.assert_frame_equal(restored.stability, analysis.stability)
+    assert [c.to_dict() for c in restored.claims] == [c.to_dict() for c in analysis.claims]
+    grid = pd.DataFrame({"rank": np.geomspace(1, 16, 7)})
+    before = analysis.stats["ce"].axes["R"].fits["additive"]
+    after = restored.stats["ce"].axes["R"].fits["additive"]
+    assert before.n_bootstrap > 0 and after.bootstrap_theta_.shape == before.bootstrap_theta_.shape
+    np.testing.assert_array_equal(after.predict(grid), before.predict(grid))
+    np.testing.assert_array_equal(after.predict_band(grid)[0], before.predict_band(grid)[0])
+    joint = restored.joint["ce"]["additive"]
+    assert joint.n_bootstrap == analysis.joint["ce"]["additive"].n_bootstrap
+
+
+def test_report_refits_when_fits_json_cannot_be_read_back(
+    fitted: Path, analyze_calls: list[int]
+) -> None:
+    """Same fingerprint, but a record that is not an analysis: refit and say why."""
+    import json
+
+    fits = fitted / fit.FITS_FILE
+    record = json.loads(fits.read_text())
+    del record["per_axis"]
+    stamp = fits.stat().st_mtime
+    fits.write_text(json.dumps(record))
+    os.utime(fits, (stamp, stamp))
+    output = _report(fitted, *_FAST)
+    assert analyze_calls == [1]
+    assert "refitted (fits.json could not be read back (KeyError" in output

@@ -17,15 +17,11 @@ import numpy as np
 import pandas as pd
 
 from miub import laws
-from miub.analysis.claims import (
-    ClaimVerdict,
-    _mean_nsr,
-    judge_alignment,
-    judge_claims,
-    oriented_slices,
-)
+from miub.analysis.claims import ClaimVerdict, judge_alignment, judge_claims
 from miub.analysis.design import AXES, AxisSlice, axis_slice
 from miub.analysis.results import Metric, Results, prepare_frame
+from miub.analysis.seedtests import mean_nsr
+from miub.analysis.slices import oriented_slices
 from miub.analysis.statistics import MetricStats, axis_stats
 from miub.errors import MiubUserError
 from miub.laws import FitResult
@@ -91,6 +87,22 @@ class Analysis:
             rows.append(out)
         return rows
 
+    def claim_rows(self) -> list[dict[str, str]]:
+        """One formatted row per verdict: estimator, claim, verdict, the test's statistic, p,
+        p_Holm (Holm-adjusted within the claim's family) and effect size."""
+        return [
+            {
+                "estimator": c.estimator,
+                "claim": c.short,
+                "verdict": c.verdict,
+                "statistic": _fmt(c.statistic, signed=True),
+                "p": _fmt_p(c.p),
+                "p_Holm": _fmt_p(c.p_holm),
+                "effect": _fmt(c.effect, signed=True),
+            }
+            for c in self.claims
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: settings, notes, per-axis and joint fits, the table and the claims."""
         per_axis = []
@@ -101,7 +113,10 @@ class Analysis:
                         "metric": name,
                         "axis": axis,
                         "slice": along.description,
+                        "n_points": along.n_points,
+                        "n_levels": along.n_levels,
                         "spearman": _json(along.spearman),
+                        "spearman_p": _json(along.spearman_p),
                         "slope": _json(along.slope),
                         "slope_ci": [_json(v) for v in along.slope_ci],
                         "law_error": _json(along.law_error),
@@ -118,6 +133,17 @@ class Analysis:
             for fit in fits.values()
         ]
         table = self.stability.reset_index().to_dict(orient="records")
+        metrics = {
+            name: {
+                "kind": metric.metric.kind,
+                "label": metric.metric.label,
+                "nsr": _json(metric.nsr),
+                "alignment": _json(metric.alignment),
+                "alignment_ci": [_json(v) for v in metric.alignment_ci],
+                "n_aligned_runs": metric.n_aligned_runs,
+            }
+            for name, metric in self.stats.items()
+        }
         return {
             "settings": self.settings,
             "notes": self.notes,
@@ -125,6 +151,7 @@ class Analysis:
             "slices": {axis: piece.describe() for axis, piece in self.slices.items()},
             "answer": self.answer(),
             "score_rule": SCORE_RULE,
+            "metrics": metrics,
             "stability": [{k: _json(v) for k, v in row.items()} for row in table],
             "claims": [claim.to_dict() for claim in self.claims],
             "per_axis": per_axis,
@@ -166,7 +193,7 @@ def analyze(
         rho = aligned.numbers.get("rho_within_slices", np.nan) if aligned else np.nan
         stats[metric.name] = MetricStats(
             metric=metric,
-            nsr=_mean_nsr(oriented_slices(frame, slices, metric.name)),
+            nsr=float(mean_nsr(oriented_slices(frame, slices, metric.name))[0]),
             alignment=float(rho),
             alignment_ci=(float("nan"), float("nan")),
             n_aligned_runs=int(frame[metric.name].notna().sum()),
@@ -255,6 +282,12 @@ def _json(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def _fmt_p(value: float) -> str:
+    if not np.isfinite(value):
+        return "—"
+    return "<1e-4" if value < 1e-4 else f"{value:.2g}"
 
 
 def _fmt(value: Any, signed: bool = False) -> str:

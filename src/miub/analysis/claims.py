@@ -20,9 +20,13 @@ import pandas as pd
 from scipy import stats
 
 from miub.analysis import scalefree as sf
-from miub.analysis.design import AxisSlice, cell_columns, slice_matrix
+from miub.analysis import seedtests as st
+from miub.analysis.design import AxisSlice, cell_columns
 from miub.analysis.results import Metric
+from miub.analysis.slices import SliceData, oriented_slices
 from miub.metrics import get_metric
+
+__all__ = ["SliceData", "oriented_slices"]  # re-exported: the input of every judge below
 
 Verdict = Literal["supported", "not supported", "inconclusive", "not enough levels"]
 ClaimId = Literal[
@@ -59,16 +63,20 @@ RULE_DECREASE = (
 )
 RULE_STABLE = (
     "noise-to-signal ratio NSR = pooled within-cell seed SD ÷ SD of the cell means along "
-    "each axis (on ranks), averaged over axes; ratio NSR(metric)/NSR(CE or PPL) with a "
-    f"{CI_LEVEL:.0%} percentile bootstrap over seeds: supported if the CI lies below 1 for "
-    "both; not supported if it lies above 1 for either; inconclusive otherwise"
+    "each axis (on ranks), averaged over axes; T = log NSR(metric) − log NSR(the stabler of "
+    "CE and PPL); leave-one-seed-out jackknife t-test of T = 0 (n − 1 df, two-sided), "
+    f"Holm-adjusted over metrics: supported if p_Holm < {ALPHA} and T < 0, not supported if "
+    f"p_Holm < {ALPHA} and T > 0, inconclusive otherwise (needs ≥ 3 seeds); effect = the NSR "
+    f"ratio e^T; the {CI_LEVEL:.0%} percentile bootstrap over seeds of each ratio is shown "
+    "beside it (not Holm-adjusted, and narrow with few seeds)"
 )
 RULE_ACCURATE = (
     "leave-one-end-level-out error |ŷ − ȳ| ÷ pooled seed SD of the log-linear law (2 "
     "parameters, rises or falls), mean over both ends of every axis with ≥ 3 levels; "
-    f"difference metric − CE (and − PPL) with a {CI_LEVEL:.0%} bootstrap over seeds: "
-    "supported if the CI lies below 0 for both; not supported if above 0 for either; "
-    "not enough levels without an axis of ≥ 3 levels"
+    "T = error(metric) − error(the better of CE and PPL), in seed SDs; leave-one-seed-out "
+    f"jackknife t-test of T = 0 (n − 1 df), Holm-adjusted over metrics: supported if p_Holm "
+    f"< {ALPHA} and T < 0, not supported if p_Holm < {ALPHA} and T > 0, inconclusive "
+    "otherwise; effect = T; not enough levels without an axis of ≥ 3 levels"
 )
 RULE_ALIGNED = (
     "within-slice Spearman ρ with 1 − ACC (weighted by runs) versus the design-only score "
@@ -139,46 +147,6 @@ def percentile_ci(samples: np.ndarray, level: float = CI_LEVEL) -> tuple[float, 
     return float(low), float(high)
 
 
-@dataclass
-class SliceData:
-    """One metric on one axis slice: log levels (L,) and oriented within-slice ranks (L, S)."""
-
-    x: np.ndarray
-    y: np.ndarray
-
-
-def oriented_slices(
-    frame: pd.DataFrame, slices: dict[str, AxisSlice], name: str
-) -> dict[str, SliceData]:
-    """The metric oriented by the registry (lower = better) and ranked within each slice."""
-    spec = get_metric(name)
-    out = {}
-    for axis, piece in slices.items():
-        values = pd.Series(spec.orient(piece.rows[name].to_numpy(float)), index=piece.rows.index)
-        x, y = slice_matrix(piece, values)
-        if np.isfinite(y).sum() >= 3:
-            out[axis] = SliceData(x, sf.slice_ranks(y))
-    return out
-
-
-def _mean_nsr(data: dict[str, SliceData], seeds: np.ndarray | None = None) -> float:
-    values = [
-        sf.noise_to_signal(d.y if seeds is None else d.y[:, seeds % d.y.shape[1]])
-        for d in data.values()
-    ]
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
-
-
-def _mean_held_out(data: dict[str, SliceData], seeds: np.ndarray | None = None) -> float:
-    errors: list[float] = []
-    for d in data.values():
-        errors += sf.held_out_errors(
-            d.x, d.y if seeds is None else d.y[:, seeds % d.y.shape[1]]
-        ).values()
-    return float(np.mean(errors)) if errors else float("nan")
-
-
 def judge_claims(
     frame: pd.DataFrame,
     slices: dict[str, AxisSlice],
@@ -201,9 +169,10 @@ def judge_claims(
     ]
     _apply_holm(decreases, judge_decrease_from_holm)
     verdicts += decreases
-    for m in judged:
-        verdicts.append(judge_stability(m.name, data[m.name], references, draws))
-        verdicts.append(judge_accuracy(m.name, data[m.name], references, draws))
+    for judge in (judge_stability, judge_accuracy):
+        family = [judge(m.name, data[m.name], references, draws, n_seeds) for m in judged]
+        _apply_holm(family, judge_comparison_from_holm)
+        verdicts += family
     aligned = [judge_alignment(frame, slices, m.name) for m in judged]
     _apply_holm(aligned, judge_alignment_from_holm)
     verdicts += aligned
@@ -267,49 +236,40 @@ def _references_or_none(
     return None
 
 
+def _test_numbers(test: st.SeedTest, key: str) -> dict[str, Any]:
+    return {key: test.estimate, f"{key}_ci": list(test.ci), "df": test.df, "t": test.t}
+
+
 def judge_stability(
     name: str,
     data: dict[str, SliceData],
     references: dict[str, dict[str, SliceData]],
     draws: np.ndarray | None,
+    n_seeds: int,
 ) -> ClaimVerdict:
-    """NSR ratio to CE and to PPL with a bootstrap over seeds (see :data:`RULE_STABLE`)."""
+    """NSR ratio to the stabler of CE and PPL, jackknife-t over seeds (see :data:`RULE_STABLE`);
+    the verdict is set once the family's Holm p is known."""
     missing = _references_or_none(name, references, "stabler", RULE_STABLE)
     if missing is not None:
         return missing
-    mine = _mean_nsr(data)
-    numbers: dict[str, Any] = {"nsr": mine}
-    cis: list[tuple[float, float]] = []
-    ratio = float("nan")
+    mine = float(st.mean_nsr(data)[0])
+    mine_samples = st.mean_nsr(data, draws) if draws is not None else None
+    numbers: dict[str, Any] = {"nsr": float(mine)}
     for ref, ref_data in references.items():
-        ratio = _ratio(mine, _mean_nsr(ref_data))
-        samples = (
-            np.array([_ratio(_mean_nsr(data, d), _mean_nsr(ref_data, d)) for d in draws])
-            if draws is not None
-            else np.array([])
-        )
-        ci = percentile_ci(samples)
-        numbers[f"nsr_{ref}"] = _mean_nsr(ref_data)
-        numbers[f"nsr_ratio_{ref}"] = ratio
-        numbers[f"nsr_ratio_{ref}_ci"] = list(ci)
-        cis.append(ci)
-    reason = f"NSR {mine:.3g}; " + "; ".join(
-        f"ratio to {ref.upper()} {numbers[f'nsr_ratio_{ref}']:.2f} "
-        f"[{numbers[f'nsr_ratio_{ref}_ci'][0]:.2f}, {numbers[f'nsr_ratio_{ref}_ci'][1]:.2f}]"
-        for ref in references
-    )
-    usable = [ci for ci in cis if np.isfinite(ci[0])]
-    verdict: Verdict = "inconclusive"
-    if len(usable) < len(cis) or not usable:
-        reason += "; needs ≥ 2 seeds"
-    elif all(high < 1 for _, high in usable):
-        verdict = "supported"
-    elif any(low > 1 for low, _ in usable):
-        verdict = "not supported"
+        theirs = float(st.mean_nsr(ref_data)[0])
+        numbers[f"nsr_{ref}"] = theirs
+        numbers[f"nsr_ratio_{ref}"] = _ratio(float(mine), theirs)
+        samples = np.zeros(0)
+        if mine_samples is not None and draws is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                samples = mine_samples / st.mean_nsr(ref_data, draws)
+        numbers[f"nsr_ratio_{ref}_ci"] = list(percentile_ci(samples))
+    test = st.seed_test(st.log_nsr_ratio(data, references), draws, n_seeds)
+    numbers.update(_test_numbers(test, "log_nsr_ratio"))
+    effect = float(np.exp(test.estimate)) if np.isfinite(test.estimate) else float("nan")
     return ClaimVerdict(
-        "stabler", name, verdict, reason, RULE_STABLE,
-        statistic=ratio, effect=float(np.log(ratio)) if ratio > 0 else float("nan"),
-        numbers=numbers,
+        "stabler", name, "inconclusive", "", RULE_STABLE,
+        statistic=test.t, p=test.p, effect=effect, numbers=numbers,
     )  # fmt: skip
 
 
@@ -318,46 +278,73 @@ def judge_accuracy(
     data: dict[str, SliceData],
     references: dict[str, dict[str, SliceData]],
     draws: np.ndarray | None,
+    n_seeds: int,
 ) -> ClaimVerdict:
-    """Held-out error in noise units against CE and PPL (see :data:`RULE_ACCURATE`)."""
+    """Held-out error in noise units against the better of CE and PPL, jackknife-t over seeds
+    (see :data:`RULE_ACCURATE`); the verdict is set once the family's Holm p is known."""
     missing = _references_or_none(name, references, "fits_better", RULE_ACCURATE)
     if missing is not None:
         return missing
-    mine = _mean_held_out(data)
+    mine = float(st.mean_held_out(data)[0])
     if not np.isfinite(mine):
         reason = "no axis with ≥ 3 levels and seed replicates: nothing to hold out"
         return ClaimVerdict("fits_better", name, "not enough levels", reason, RULE_ACCURATE)
     numbers: dict[str, Any] = {"held_out_error": mine}
-    cis: list[tuple[float, float]] = []
-    difference = float("nan")
+    mine_samples = st.mean_held_out(data, draws) if draws is not None else None
     for ref, ref_data in references.items():
-        difference = mine - _mean_held_out(ref_data)
+        numbers[f"held_out_error_{ref}"] = float(st.mean_held_out(ref_data)[0])
         samples = (
-            np.array([_mean_held_out(data, d) - _mean_held_out(ref_data, d) for d in draws])
-            if draws is not None
-            else np.array([])
+            mine_samples - st.mean_held_out(ref_data, draws)
+            if mine_samples is not None and draws is not None
+            else np.zeros(0)
         )
-        ci = percentile_ci(samples)
-        numbers[f"held_out_error_{ref}"] = _mean_held_out(ref_data)
-        numbers[f"difference_{ref}_ci"] = list(ci)
-        cis.append(ci)
-    reason = f"held-out error {mine:.2f} seed SDs; " + "; ".join(
-        f"{ref.upper()} {numbers[f'held_out_error_{ref}']:.2f} "
-        f"(difference CI [{numbers[f'difference_{ref}_ci'][0]:+.2f}, "
-        f"{numbers[f'difference_{ref}_ci'][1]:+.2f}])"
-        for ref in references
-    )
-    usable = [ci for ci in cis if np.isfinite(ci[0])]
-    verdict: Verdict = "inconclusive"
-    if usable and len(usable) == len(cis):
-        if all(high < 0 for _, high in usable):
-            verdict = "supported"
-        elif any(low > 0 for low, _ in usable):
-            verdict = "not supported"
+        numbers[f"difference_{ref}_ci"] = list(percentile_ci(samples))
+    test = st.seed_test(st.held_out_difference(data, references), draws, n_seeds)
+    numbers.update(_test_numbers(test, "difference"))
     return ClaimVerdict(
-        "fits_better", name, verdict, reason, RULE_ACCURATE,
-        statistic=difference, effect=difference, numbers=numbers,
+        "fits_better", name, "inconclusive", "", RULE_ACCURATE,
+        statistic=test.t, p=test.p, effect=test.estimate, numbers=numbers,
     )  # fmt: skip
+
+
+def judge_comparison_from_holm(verdict: ClaimVerdict) -> None:
+    """Set a "stabler" / "fits better" verdict from its Holm p and the sign of its statistic:
+    supported if p_Holm < ALPHA and the metric beats the best reference (t < 0), not
+    supported if p_Holm < ALPHA and it is beaten (t > 0), inconclusive otherwise."""
+    if verdict.verdict == "not enough levels" or not verdict.numbers:
+        return
+    significant = bool(np.isfinite(verdict.p_holm) and verdict.p_holm < ALPHA)
+    if significant:
+        verdict.verdict = "supported" if verdict.statistic < 0 else "not supported"
+    numbers = verdict.numbers
+    if verdict.claim_id == "stabler":
+        refs = [
+            k[len("nsr_ratio_") :]
+            for k in numbers
+            if k.startswith("nsr_ratio_") and not k.endswith("_ci")
+        ]
+        head = f"NSR {numbers['nsr']:.3g}; " + "; ".join(
+            f"ratio to {ref.upper()} {numbers[f'nsr_ratio_{ref}']:.2f} "
+            f"[{numbers[f'nsr_ratio_{ref}_ci'][0]:.2f}, {numbers[f'nsr_ratio_{ref}_ci'][1]:.2f}]"
+            for ref in refs
+        )
+        effect = f"NSR ratio to the best reference {verdict.effect:.2f}"
+    else:
+        refs = [k[len("held_out_error_") :] for k in numbers if k.startswith("held_out_error_")]
+        head = f"held-out error {numbers['held_out_error']:.2f} seed SDs; " + "; ".join(
+            f"{ref.upper()} {numbers[f'held_out_error_{ref}']:.2f} "
+            f"(difference CI [{numbers[f'difference_{ref}_ci'][0]:+.2f}, "
+            f"{numbers[f'difference_{ref}_ci'][1]:+.2f}])"
+            for ref in refs
+        )
+        effect = f"difference to the best reference {verdict.effect:+.2f} seed SDs"
+    if not np.isfinite(verdict.p):
+        verdict.reason = head + "; needs ≥ 3 seeds for the test"
+        return
+    verdict.reason = (
+        f"{head}; {effect}; jackknife t = {verdict.statistic:+.2f} (df {numbers['df']}), "
+        f"p = {verdict.p:.2g}, p_Holm = {verdict.p_holm:.2g}"
+    )
 
 
 def judge_alignment(frame: pd.DataFrame, slices: dict[str, AxisSlice], name: str) -> ClaimVerdict:

@@ -145,3 +145,75 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def _cell_means(y: np.ndarray) -> np.ndarray:
     present = np.isfinite(y).any(axis=1)
     return np.nanmean(y[present], axis=1)
+
+
+# Batched forms over replicates: ``y`` is (B, L, S), one (L, S) slice per replicate (e.g. a
+# bootstrap resample of its seed columns). Each equals the single-slice function above on
+# every replicate (same masked sums in the same order; tests check it to 1e-12).
+
+
+def pooled_seed_sd_batch(y: np.ndarray) -> np.ndarray:
+    """:func:`pooled_seed_sd` of each replicate of ``y`` (B, L, S), shape (B,)."""
+    finite = np.isfinite(y)
+    n = finite.sum(axis=-1)  # (B, L)
+    filled = np.where(finite, y, 0.0)
+    mean = filled.sum(axis=-1, keepdims=True) / np.maximum(n, 1)[..., None]
+    deviation = np.where(finite, y - mean, 0.0)
+    variance = (deviation * deviation).sum(axis=-1) / np.maximum(n - 1, 1)  # (B, L)
+    dof = np.where(n >= 2, n - 1, 0)
+    total = dof.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pooled = np.sqrt(np.where(dof > 0, dof * variance, 0.0).sum(axis=-1) / total)
+    return np.where(total > 0, pooled, np.nan)
+
+
+def _cell_means_batch(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell means (B, L) (NaN where a level has no run) and the presence mask (B, L)."""
+    finite = np.isfinite(y)
+    n = finite.sum(axis=-1)
+    means = np.where(finite, y, 0.0).sum(axis=-1) / np.maximum(n, 1)
+    return np.where(n > 0, means, np.nan), n > 0
+
+
+def noise_to_signal_batch(y: np.ndarray) -> np.ndarray:
+    """:func:`noise_to_signal` of each replicate of ``y`` (B, L, S), shape (B,)."""
+    means, present = _cell_means_batch(y)
+    levels = present.sum(axis=-1)  # (B,)
+    filled = np.where(present, means, 0.0)
+    centre = filled.sum(axis=-1, keepdims=True) / np.maximum(levels, 1)[:, None]
+    deviation = np.where(present, means - centre, 0.0)
+    signal = np.sqrt((deviation * deviation).sum(axis=-1) / np.maximum(levels - 1, 1))
+    noise = pooled_seed_sd_batch(y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(signal > 0, noise / signal, np.inf)
+    return np.where((levels >= 2) & np.isfinite(noise), ratio, np.nan)
+
+
+def held_out_errors_batch(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`held_out_errors` of each replicate of ``y`` (B, L, S) against ``x`` (L,):
+    shape (B, 2) (low end, high end), NaN where the replicate has no held-out error."""
+    means, present = _cell_means_batch(y)  # (B, L)
+    batch, levels = present.shape
+    noise = pooled_seed_sd_batch(y)
+    usable = (present.sum(axis=-1) >= 3) & np.isfinite(noise) & (noise > 0)
+    position = np.arange(levels)
+    low = np.where(present, position, levels).min(axis=-1)  # (B,) first level with runs
+    high = np.where(present, position, -1).max(axis=-1)  # (B,) last level with runs
+    finite = np.isfinite(y)
+    xs = np.broadcast_to(x[None, :, None], y.shape)
+    out = np.full((batch, 2), np.nan)
+    rows = np.arange(batch)
+    for column, held in enumerate((low, high)):
+        held = np.clip(held, 0, levels - 1)
+        weight = finite & (position[None, :] != held[:, None])[:, :, None]  # (B, L, S)
+        count = np.maximum(weight.sum(axis=(1, 2)), 1)
+        x_mean = np.where(weight, xs, 0.0).sum(axis=(1, 2)) / count
+        y_mean = np.where(weight, y, 0.0).sum(axis=(1, 2)) / count
+        dx = np.where(weight, xs - x_mean[:, None, None], 0.0)
+        dy = np.where(weight, y - y_mean[:, None, None], 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = (dx * dy).sum(axis=(1, 2)) / (dx * dx).sum(axis=(1, 2))
+            predicted = y_mean + slope * (x[held] - x_mean)
+            error = np.abs(predicted - means[rows, held]) / noise
+        out[:, column] = np.where(usable, error, np.nan)
+    return out

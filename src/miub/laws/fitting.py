@@ -19,7 +19,7 @@ import pandas as pd
 from miub.errors import MiubUserError
 from miub.laws.axes import axis_column, axis_logs
 from miub.laws.batched import solve_batch
-from miub.laws.forms import LawForm
+from miub.laws.forms import EXPONENT_BOUNDS, EXPONENTS, LawForm
 from miub.laws.optimize import (
     fit_loglinear,
     grid_starts,
@@ -105,9 +105,41 @@ def fit(
     result.residuals = law.predict(theta, logx) - target
     result.status = "converged" if converged else "failed"
     result.message = detail + note
-    if bootstrap > 0 and converged:
+    degenerate = _degenerate(law, theta, target)
+    if bootstrap > 0 and converged and degenerate:
+        result.message += f"; no bootstrap: {degenerate}"
+    elif bootstrap > 0 and converged:
         _bootstrap(result, law, logx, target, theta, bootstrap, seed)
     return result
+
+
+# A floor E below this fraction of the smallest value is at its bound E = 0 for all practical
+# purposes (log E has only a numerical guard, LOG_BOUNDS, far below it).
+_FLOOR_AT_ZERO = 1e-6
+
+
+def _degenerate(law: LawForm, theta: np.ndarray, target: np.ndarray) -> str:
+    """Why a saturating fit sits on a boundary of its parameter space, or '' if it does not.
+
+    At a boundary the percentile bootstrap is inconsistent (Andrews 2000, Econometrica 68,
+    "Inconsistency of the bootstrap when a parameter is on the boundary of the parameter
+    space"), so no CI is given: with an exponent at 0 the term A·X^0 = A trades off
+    one-for-one against the floor E (only E + A is identified; the metric does not decrease
+    along the axis); with an exponent at its cap the law is a step; with E at 0 the law is a
+    pure power law on these points and E's interval would only map the flat valley below it.
+    """
+    if law.name not in ("additive", "multiplicative"):
+        return ""
+    low, high = EXPONENT_BOUNDS
+    reasons = []
+    for name, value in zip(law.theta_names, theta, strict=True):
+        if name in EXPONENTS and value <= low + 1e-9:
+            reasons.append(f"{name} at its bound {low:g} (E and the scale not identified)")
+        elif name in EXPONENTS and value >= high - 1e-9:
+            reasons.append(f"{name} at its cap {high:g} (a step)")
+    if np.exp(theta[0]) < _FLOOR_AT_ZERO * float(np.exp(np.min(target))):
+        reasons.append("E at its bound 0 (a pure power law on these points)")
+    return "; ".join(reasons)
 
 
 def _shortage(law: LawForm, logx: np.ndarray, columns: list[str]) -> str:

@@ -87,7 +87,8 @@ class FitResult:
         return out if not law.in_log_space else np.exp(out)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (NaN → None; no bootstrap samples)."""
+        """JSON-ready (NaN → None), with the internal ``theta`` and the bootstrap samples
+        ``bootstrap_theta`` (B, p) so that :meth:`from_dict` restores predictions and bands."""
         return {
             "form": self.form,
             "axes": list(self.axes),
@@ -103,7 +104,44 @@ class FitResult:
             "n_points": self.n_points,
             "n_bootstrap": self.n_bootstrap,
             "residuals": [_clean(r) for r in np.asarray(self.residuals, dtype=float)],
+            "theta": [_clean(v) for v in np.asarray(self.theta_, dtype=float)],
+            "bootstrap_theta": [
+                [_clean(v) for v in row] for row in np.asarray(self.bootstrap_theta_, dtype=float)
+            ],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FitResult:
+        """Inverse of :meth:`to_dict` (None → NaN); raises KeyError on a foreign record."""
+        samples = np.array(_floats(data["bootstrap_theta"]), dtype=float)
+        return cls(
+            form=str(data["form"]),
+            axes=list(data["axes"]),
+            columns=list(data["columns"]),
+            y=str(data["y"]),
+            params={k: _float(v) for k, v in data["params"].items()},
+            status=str(data["status"]),
+            message=str(data["message"]),
+            loss=_float(data["loss"]),
+            residuals=np.array(_floats(data["residuals"]), dtype=float),
+            n_points=int(data["n_points"]),
+            ci={k: (_float(lo), _float(hi)) for k, (lo, hi) in data["ci"].items()},
+            stderr={k: _float(v) for k, v in data["stderr"].items()},
+            n_bootstrap=int(data["n_bootstrap"]),
+            ci_level=float(data["ci_level"]),
+            theta_=np.array(_floats(data["theta"]), dtype=float),
+            bootstrap_theta_=samples.reshape(len(samples), -1)
+            if samples.size
+            else np.zeros((0, 0)),
+        )
+
+
+def _float(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _floats(values: list[Any]) -> list[Any]:
+    return [_floats(v) if isinstance(v, list) else _float(v) for v in values]
 
 
 def _clean(value: float) -> float | None:

@@ -118,6 +118,7 @@ def _render(
         lstrip_blocks=True,
     )
     environment.filters["fmt"] = _fmt
+    environment.filters["pvalue"] = _pvalue
     template = environment.get_template("report.html.j2")
     return template.render(
         title=f"miub report — {_study_name(analysis)}",
@@ -235,6 +236,16 @@ def _metadata(analysis: Analysis, directory: Path) -> list[tuple[str, str]]:
     versions = origin.get("versions", {})
     items.append(("versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
     return items
+
+
+def _pvalue(value: Any) -> str:
+    """A p-value to 2 significant digits (``< 1e-4`` below that), ``—`` when there is none."""
+    if value is None or not isinstance(value, int | float | np.number):
+        return "—"
+    number = float(value)
+    if not math.isfinite(number):
+        return "—"
+    return "< 1e-4" if number < 1e-4 else f"{number:.2g}"
 
 
 def _fmt(value: Any, signed: bool = False) -> str:

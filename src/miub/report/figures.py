@@ -22,12 +22,19 @@ _COLORS = {"miub": "#1b6ca8", "internal": "#7a5195", "external": "#c44e52"}
 _COLUMNS = 4
 
 
-def _grid(n: int) -> tuple[Figure, list[plt.Axes]]:
+def _grid(n: int, left: float = 0.55) -> tuple[Figure, list[plt.Axes]]:
+    """A grid of ``n`` panels with fixed margins (``left`` in inches)."""
     cols = min(_COLUMNS, max(n, 1))
     rows = math.ceil(max(n, 1) / cols)
-    figure, axes = plt.subplots(
-        rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False, layout="constrained"
-    )
+    # Fixed margins in inches rather than a constrained layout: the layout engine measures
+    # every tick label of every panel (and draws the figure twice), over half of the drawing
+    # time of a 10-panel figure.
+    width, height = 3.6 * cols, 2.9 * rows
+    figure, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
+    figure.subplots_adjust(
+        left=left / width, right=1 - 0.15 / width, bottom=0.75 / height,
+        top=1 - 0.35 / height, wspace=0.32, hspace=0.55,
+    )  # fmt: skip
     flat = list(axes.ravel())
     for extra in flat[n:]:
         extra.set_visible(False)
@@ -88,7 +95,7 @@ def plot_alignment(analysis: Analysis, path: Path) -> Path | None:
     names = [n for n in analysis.stats if n != "err"]
     if "err" not in frame.columns or not names or frame["err"].notna().sum() < 3:
         return None
-    figure, panels = _grid(len(names))
+    figure, panels = _grid(len(names), left=0.85)  # room for the shared y label
     shade = np.log2(frame["rank"]) if "rank" in frame.columns else None
     for panel, name in zip(panels, names, strict=False):
         stats = analysis.stats[name]

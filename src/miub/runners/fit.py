@@ -6,11 +6,12 @@ so ``miub fit DIR && miub report DIR`` fits once. A fit is reused when
 - ``fits.json`` is newer than the store (``runs.sqlite``, its ``-wal``, and ``results.csv``),
 - its ``fingerprint`` equals the current one: SHA-256 over the analysis settings (bootstrap
   counts, seed), the SHA-256 of ``results.csv`` and the miub version and git revision, and
-- the analysis object saved beside it (``fits.analysis.pkl``, written by the same fit, with
-  the same fingerprint inside) loads.
+- the analysis can be rebuilt from it (:func:`miub.analysis.restore.analysis_from_dict`:
+  every fitted number, bootstrap samples included, comes from ``fits.json``; only the runs
+  themselves come from ``results.csv``, whose hash the fingerprint holds).
 
-Otherwise it refits and says why in one line. ``fits.json`` is the readable record; the
-pickle is only a cache of the same fit (it is never read unless the fingerprints match).
+Otherwise it refits and says why in one line. ``fits.json`` is the only record of a fit
+(no pickle or other binary cache).
 
 Default bootstrap: 200 resamples per axis law and 200 resamples of seeds behind the claims'
 CIs (``analyze`` defaults to 1000 and 400); joint (N, R, D) laws are point fits unless
@@ -26,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +35,12 @@ from typing import Any
 import numpy as np
 
 from miub.analysis import Analysis, analyze, load_results
+from miub.analysis.restore import analysis_from_dict
 from miub.analysis.results import RESULTS_FILE
 from miub.provenance import provenance
 
 FITS_FILE = "fits.json"
-CACHE_FILE = "fits.analysis.pkl"
+LEGACY_CACHE = "fits.analysis.pkl"  # written by older versions; removed when we write
 STORE_FILES = ("runs.sqlite", "runs.sqlite-wal", RESULTS_FILE)
 DEFAULT_BOOTSTRAP = 200
 DEFAULT_JOINT_BOOTSTRAP = 0  # joint laws: point fits unless --joint-bootstrap N
@@ -84,12 +85,11 @@ def _settings(bootstrap: int, joint_bootstrap: int, seed: int) -> dict[str, Any]
 
 
 def write_fits(analysis: Analysis, directory: Path, key: str | None = None) -> Path:
-    """``DIR/fits.json``: the analysis as JSON plus provenance and the fit's fingerprint; and
-    the analysis object itself (``DIR/fits.analysis.pkl``) for :func:`fit_or_reuse`."""
+    """``DIR/fits.json``: the analysis as JSON plus provenance and the fit's fingerprint (all
+    that :func:`fit_or_reuse` needs to rebuild it)."""
     key = key or fingerprint(directory, analysis.settings)
     payload = _finite({"miub": provenance(), "fingerprint": key, **analysis.to_dict()})
-    cache = directory / CACHE_FILE
-    cache.write_bytes(pickle.dumps({"fingerprint": key, "analysis": analysis}))
+    (directory / LEGACY_CACHE).unlink(missing_ok=True)
     path = directory / FITS_FILE
     path.write_text(json.dumps(payload, indent=2, allow_nan=False, default=_json_default))
     return path
@@ -132,15 +132,16 @@ def stale_reason(directory: Path, bootstrap: int, joint_bootstrap: int, seed: in
     return None
 
 
-def _load_cached(directory: Path, key: str) -> Analysis | None:
+def _load_fits(directory: Path, key: str) -> tuple[Analysis | None, str]:
+    """The analysis rebuilt from ``DIR/fits.json`` if its fingerprint is ``key``, else None
+    and why."""
     try:
-        cached = pickle.loads((directory / CACHE_FILE).read_bytes())
-    except Exception:  # a missing or foreign cache only means: refit
-        return None
-    if not isinstance(cached, dict) or cached.get("fingerprint") != key:
-        return None
-    analysis = cached.get("analysis")
-    return analysis if isinstance(analysis, Analysis) else None
+        record = json.loads((directory / FITS_FILE).read_text())
+        if record.get("fingerprint") != key:
+            return None, "fits.json was fitted with other settings or results"
+        return analysis_from_dict(record, load_results(directory)), ""
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+        return None, f"fits.json could not be read back ({type(error).__name__}: {error})"
 
 
 def fit_or_reuse(
@@ -156,11 +157,10 @@ def fit_or_reuse(
     reason = stale_reason(directory, bootstrap, joint_bootstrap, seed)
     if reason is None:
         key = fingerprint(directory, _settings(bootstrap, joint_bootstrap, seed))
-        analysis = _load_cached(directory, key)
+        analysis, reason = _load_fits(directory, key)
         if analysis is not None:
             path = directory / FITS_FILE
             return FitOutcome(analysis, path, True, f"reusing {path} (matches results.csv)")
-        reason = f"{CACHE_FILE} is missing or does not match fits.json"
     analysis, path = fit_directory(directory, bootstrap, joint_bootstrap, seed, progress)
     return FitOutcome(analysis, path, False, f"refitted ({reason}); wrote {path}")
 
