@@ -6,6 +6,7 @@ import io
 import math
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from miub import analysis
@@ -25,5 +26,16 @@ def test_summary_prints_each_verdict_with_its_test(tmp_path: Path) -> None:
     assert "p_Holm" in text and "effect" in text
     for claim in result.claims:
         assert claim.short in text
-        if math.isfinite(claim.p_holm):  # bootstrap-CI claims (stabler, fits better) have none
+        if math.isfinite(claim.p_holm):  # no p: not enough levels or seeds for the test
             assert f"{claim.p_holm:.3g}" in text
+
+
+def test_fit_summary_prints_each_verdict_with_its_test(capsys: pytest.CaptureFixture[str]) -> None:
+    from miub.cli.analyze import print_summary
+
+    result = analysis.analyze(synthetic_results("slices", seeds=3), bootstrap=0, joint_bootstrap=0)
+    print_summary(result)
+    text = capsys.readouterr().out
+    assert "Each verdict's test" in text and "p_Holm" in text
+    for row in result.claim_rows():
+        assert row["claim"] in text and row["p_Holm"] in text

@@ -103,6 +103,15 @@ def print_summary(analysis: object) -> None:
             table.add_row(*row.values())
         console.print(table)
     console.print(analysis.answer())
+    claim_rows = analysis.claim_rows()
+    if claim_rows:
+        tests = Table(title="Each verdict's test (p_Holm: Holm-adjusted within the claim family)")
+        for key in claim_rows[0]:
+            justify = "left" if key in ("estimator", "claim", "verdict") else "right"
+            tests.add_column(key, justify=justify)
+        for claim_row in claim_rows:
+            tests.add_row(*claim_row.values())
+        console.print(tests)
     for note in analysis.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
 
