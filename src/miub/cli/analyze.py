@@ -107,8 +107,8 @@ def print_summary(analysis: object) -> None:
     if claim_rows:
         tests = Table(title="Each verdict's test (p_Holm: Holm-adjusted within the claim family)")
         for key in claim_rows[0]:
-            justify = "left" if key in ("estimator", "claim", "verdict") else "right"
-            tests.add_column(key, justify=justify)
+            left = key in ("estimator", "claim", "verdict")
+            tests.add_column(key, justify="left" if left else "right")
         for claim_row in claim_rows:
             tests.add_row(*claim_row.values())
         console.print(tests)
