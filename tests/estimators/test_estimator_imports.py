@@ -15,6 +15,7 @@ ALLOWED_ROOTS = {
     "__future__",
     "collections",
     "dataclasses",
+    "functools",
     "typing",
     "inspect",
 }

@@ -22,6 +22,7 @@ combinations of the same d). :attr:`FeatureMap.out_features` is the alphabet siz
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -29,6 +30,18 @@ import torch
 FEATURE_MAPS = ("projection", "topk", "identity")
 MAX_IDENTITY_DIM = 1024
 _VAR_EPS = 1e-30  # tiny: only keeps a constant (e.g. all-zero) vector at 0
+
+
+@functools.lru_cache(maxsize=64)
+def gaussian_projection(d: int, k: int, seed: int, device: torch.device) -> torch.Tensor:
+    """``R ~ N(0, 1/d)``, ``(d, k)`` float32, from a CPU generator seeded with ``seed``.
+
+    Cached (the modules of a model share a few widths, and a capture builds one map per
+    module and estimator): the same seed gives the same matrix, so sharing it changes nothing.
+    Read-only by contract: callers only multiply by it."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    matrix = torch.randn(d, k, generator=generator, dtype=torch.float32)
+    return (matrix / math.sqrt(d)).to(device)
 
 
 class FeatureMap:
@@ -79,9 +92,7 @@ class FeatureMap:
             self.dim_ = d  # clamp k <= d: the identity map (matrix_ and indices_ stay None)
             return
         if self.kind == "projection":
-            generator = torch.Generator(device="cpu").manual_seed(self.seed)
-            matrix = torch.randn(d, self.k, generator=generator, dtype=torch.float32)
-            self.matrix_ = (matrix / math.sqrt(d)).to(base.device)  # (d, k)
+            self.matrix_ = gaussian_projection(d, self.k, self.seed, base.device)  # (d, k)
         elif self.kind == "topk":
             mean_abs = base.abs().mean(dim=0)  # (d,)
             self.indices_ = torch.topk(mean_abs, self.k).indices.sort().values  # (k,)
