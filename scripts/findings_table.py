@@ -73,13 +73,32 @@ def table(fits: dict[str, Any], metrics: list[str] | None) -> str:
     return "\n".join(lines)
 
 
+def long_table(fits: dict[str, Any], metrics: list[str] | None) -> str:
+    """One row per verdict: metric, claim, verdict, statistic, p, p_Holm, effect."""
+    lines = [
+        "| metric | claim | verdict | statistic | p | p_Holm | effect |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in fits["claims"]:
+        if metrics and c["estimator"] not in metrics:
+            continue
+        numbers = [_number(c.get("statistic")), _p(c.get("p")), _p(c.get("p_holm"))]
+        lines.append(
+            f"| {c['estimator']} | {c['claim_id']} | {c['verdict']} | "
+            + " | ".join(numbers)
+            + f" | {_number(c.get('effect'))} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study_dir", type=Path)
     parser.add_argument("--metrics", nargs="*", default=None, help="rows (default: all judged)")
+    parser.add_argument("--long", action="store_true", help="one row per verdict")
     args = parser.parse_args()
     fits = json.loads((args.study_dir / "fits.json").read_text())
-    print(table(fits, args.metrics))
+    print(long_table(fits, args.metrics) if args.long else table(fits, args.metrics))
 
 
 if __name__ == "__main__":
