@@ -112,3 +112,22 @@ def test_stacked_group_outer_equals_one_module_at_a_time(interleaved: bool) -> N
     torch.testing.assert_close(expected, brute)
     torch.testing.assert_close(group_outer_stacked(left, right, groups, 16), brute)
     torch.testing.assert_close(group_outer_stacked_dense(left, right, groups, 16), brute)
+
+
+def test_groups_without_tokens_are_never_read() -> None:
+    """On CPU a group's state is zeroed only when it first gets tokens; the reduction reads
+    the non-empty groups only, so whatever the others hold (here NaN) changes nothing."""
+    generator = torch.Generator().manual_seed(8)
+    base = torch.randn(64, 24, generator=generator)
+    lora = 0.5 * base + torch.randn(base.shape, generator=generator)
+    ids = torch.arange(64) // 16  # 4 sequences: groups 0-3 of 16
+    clean, poisoned = JSMutualInformation(k=8), JSMutualInformation(k=8)
+    for estimator in (clean, poisoned):
+        estimator.update(base, lora, sequence_ids=ids)
+        estimator._flush()
+    assert poisoned.pairs_ is not None and poisoned.zeroed_ == {0, 1, 2, 3}
+    poisoned.pairs_[4:] = float("nan")
+    _assert_same(poisoned.result(), clean.result())
+    assert math.isfinite(poisoned.result().value) and math.isfinite(poisoned.result().stderr)
+    joints = poisoned.joints_
+    assert joints is not None and bool((joints[4:] == 0).all())

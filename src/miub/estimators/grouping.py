@@ -245,12 +245,15 @@ def jackknife_stacked(
     left_out = kept if n_kept >= 2 else []  # the groups whose replicates are computed
     n_rows = 1 + len(left_out)  # N
     index = torch.tensor(left_out, dtype=torch.long, device=reference.device)
+    kept_index = torch.tensor(kept, dtype=torch.long, device=reference.device)
     stacks = []
-    for sums in group_sums:  # (M, G, ...)
+    for sums in group_sums:  # (M, G, ...); only the non-empty groups are read (an empty
+        # group's entries may be unset: estimators zero a group when it first gets tokens)
+        kept_sums = sums if n_kept == n_groups else sums.index_select(1, kept_index)
         stack = sums.new_empty((n_modules, n_rows, *sums.shape[2:]))  # (M, N, ...)
-        torch.sum(sums, dim=1, out=stack[:, 0])
-        kept_sums = sums if len(left_out) == n_groups else sums.index_select(1, index)
-        torch.sub(stack[:, :1], kept_sums, out=stack[:, 1:])
+        torch.sum(kept_sums, dim=1, out=stack[:, 0])
+        if left_out:
+            torch.sub(stack[:, :1], kept_sums, out=stack[:, 1:])
         stacks.append(stack.view(n_modules * n_rows, *sums.shape[2:]))  # (M·N, ...)
     n_tokens = torch.tensor(
         [float(n_all)] + [float(n_all - count_list[g]) for g in left_out],

@@ -114,10 +114,12 @@ class FeatureJointEstimator:
         self.seed = seed
         self.feature_map_ = FeatureMap(feature_map, k, seed)
         self.sums_: torch.Tensor | None = None  # (G, 3): sums of H(p_t), H(q_t) and the count
-        self.pairs_: torch.Tensor | None = None  # (G, k, 3, k): sum p q^T, p p^T, p q_pi^T
+        # (G, k, 3, k): sum p q^T, p p^T, p q_pi^T; on CPU only groups with tokens are set
+        self.pairs_: torch.Tensor | None = None
         self.up_cache_: tuple[torch.Tensor, int, torch.Tensor] | None = None  # up, version, map
         self.null_ = PairingNull(seed)
         self.n_tokens_ = 0
+        self.zeroed_: set[int] = set()  # CPU: groups of pairs_ zeroed so far (others unset)
         self.hold_tokens = max(1, int(hold_tokens))
         self.held_: list[tuple[torch.Tensor, torch.Tensor]] = []  # small batches: logits, groups
         self.n_held_ = 0
@@ -209,7 +211,17 @@ class FeatureJointEstimator:
         n_joints = 3 if self.references else 1
         if self.sums_ is None or self.pairs_ is None:
             self.sums_ = torch.zeros(self.n_groups, 3, dtype=dtype, device=device)
-            self.pairs_ = torch.zeros(self.n_groups, k, n_joints, k, dtype=dtype, device=device)
+            shape = (self.n_groups, k, n_joints, k)
+            if device.type == "cpu":  # groups zeroed when first used: a fresh capture does not
+                # page-fault and clear 16 groups' 1.5 MB when one batch fills two of them
+                self.pairs_ = torch.empty(shape, dtype=dtype, device=device)
+            else:
+                self.pairs_ = torch.zeros(shape, dtype=dtype, device=device)
+        if self.pairs_.device.type == "cpu":
+            for group in torch.unique(groups).tolist():  # CPU: the host reads groups anyway
+                if group not in self.zeroed_:
+                    self.pairs_[group].zero_()
+                    self.zeroed_.add(group)
         # right factors of the joints, in the order of pairs_: q, p, then the null partners
         right = [q]
         if self.references:
@@ -231,10 +243,12 @@ class FeatureJointEstimator:
         for ``dpi``): the state ``pairs_`` in the order of docs/method.md §3.7, without the
         first batch's null pairs (added at :meth:`result`)."""
         self._flush()
-        if self.pairs_ is None:
+        if self.pairs_ is None or self.sums_ is None:
             return None
         order = [0, 2, 1] if self.pairs_.shape[2] == 3 else [0]
-        return self.pairs_.permute(0, 2, 1, 3)[:, order]
+        used = (self.sums_[:, -1] > 0)[:, None, None, None]  # groups never used are unset
+        pairs = torch.where(used, self.pairs_, torch.zeros((), dtype=self.pairs_.dtype))
+        return pairs.permute(0, 2, 1, 3)[:, order]
 
     @staticmethod
     def _statistics(totals: Sequence[torch.Tensor], n_tokens: torch.Tensor) -> torch.Tensor:
