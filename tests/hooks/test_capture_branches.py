@@ -226,3 +226,32 @@ def test_factored_branch_follows_in_place_weight_updates(
     for full, low_rank in zip(plain, factored, strict=True):
         assert low_rank.factored_calls == 2
         torch.testing.assert_close(low_rank.lora, full.lora, rtol=1e-5, atol=1e-6)
+
+
+def test_two_active_adapters_with_factored_estimators_only(
+    make_model, make_batch, factored_recorders
+):
+    """Factored-only estimators: lora_B's output is not kept; with two active adapters the
+    factored form does not apply and the branch is rebuilt from lora_B's input — it must still
+    equal the module output minus the base branch."""
+    from peft import LoraConfig
+
+    model = make_model("llama")
+    model.add_adapter(
+        "second", LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
+    model.base_model.set_adapter(["default", "second"])
+    made, factory = factored_recorders
+    batch = make_batch([9, 5])
+    real = batch["attention_mask"].reshape(-1).bool()
+    outputs, handles = _record_module_outputs(model)
+    with torch.no_grad(), miub.capture(model, estimators=[factory]):
+        model(**batch)
+    for handle in handles:
+        handle.remove()
+    both = 0
+    for info, recorder in zip(find_lora_modules(model), made, strict=True):
+        expected = outputs[info.name][real]  # (n_real, d)
+        torch.testing.assert_close(recorder.base + recorder.lora, expected, rtol=0, atol=1e-5)
+        both += int(recorder.factored_calls == 0)  # q, v: two adapters, no factors
+    assert both > 0

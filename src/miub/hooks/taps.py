@@ -55,11 +55,12 @@ def _accepts_sequence_ids(function: Callable[..., Any]) -> bool:
 
 @dataclass(frozen=True)
 class LoraCall:
-    """One ``lora_B[adapter]`` call: its input ``inner`` (B, T, r) and unscaled output (B, T, d)."""
+    """One ``lora_B[adapter]`` call: its input ``inner`` (B, T, r) and unscaled output
+    (B, T, d), or None when not kept (every estimator takes the factored form)."""
 
     adapter: str
     inner: torch.Tensor
-    output: torch.Tensor
+    output: torch.Tensor | None
 
 
 @dataclass
@@ -150,7 +151,10 @@ class ModuleTap:
     def _lora_b_hook(self, adapter: str) -> Callable[[nn.Module, Any, torch.Tensor], None]:
         def hook(module: nn.Module, args: Any, output: torch.Tensor) -> None:
             if self._collect():
-                self._lora_calls.append(LoraCall(adapter, args[0], output))
+                # with only factored estimators the (B, T, d) output is not needed: do not
+                # keep it alive to the module's end (it is rebuilt from the input if needed)
+                kept = None if all(self._factored) else output
+                self._lora_calls.append(LoraCall(adapter, args[0], kept))
 
         return hook
 
@@ -219,6 +223,15 @@ class ModuleTap:
             self._up_cache = (key, weight.detach().float().t() * scale)
         return self._up_cache[1]
 
+    def _output_of(self, call: LoraCall) -> torch.Tensor:
+        """``lora_B[adapter](inner)`` (B, T, d): the kept output, else recomputed from the input
+        through ``forward`` (no hooks fire), e.g. for several adapters or a biased B."""
+        if call.output is not None:
+            return call.output
+        with torch.no_grad():
+            output: torch.Tensor = self.info.module.lora_B[call.adapter].forward(call.inner)
+        return output
+
     def _feed_lora_calls(self, base: torch.Tensor, calls: list[LoraCall]) -> None:
         """Vanilla LoRA: ``l = sum_a scaling[a] * lora_B[a](inner_a)``.
 
@@ -244,8 +257,11 @@ class ModuleTap:
                     update_factored(base, *factors)
                 continue
             if lora is None:
-                first, *rest = calls
-                lora = self._real_rows(first.output) * layer.scaling[first.adapter]  # (n, d)
-                for call in rest:
-                    lora = lora + self._real_rows(call.output) * layer.scaling[call.adapter]
+                lora = sum(
+                    (
+                        self._real_rows(self._output_of(call)) * layer.scaling[call.adapter]
+                        for call in calls[1:]
+                    ),
+                    self._real_rows(self._output_of(calls[0])) * layer.scaling[calls[0].adapter],
+                )  # (n, d)
             self._update(estimator, self._takes_ids[index], base, lora)  # (n, d) float32 each
