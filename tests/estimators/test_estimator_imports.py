@@ -16,6 +16,7 @@ ALLOWED_ROOTS = {
     "collections",
     "dataclasses",
     "functools",
+    "importlib",
     "typing",
     "inspect",
 }

@@ -89,3 +89,20 @@ def test_column_spelling_names_the_same_estimator() -> None:
     assert get_spec("miub_token").name == "miub-token"
     with pytest.raises(ValueError, match="unknown estimator"):
         get_spec("js__mi")
+
+
+def test_registry_and_metrics_import_without_torch() -> None:
+    """``miub fit`` / ``report`` read the metric registry only: it must not import torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, miub.metrics, miub.estimators.registry; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_reference_points_match_the_estimators_keys() -> None:
+    from miub.estimators.references import REFERENCE_KEYS
+    from miub.estimators.registry import REFERENCE_POINTS
+
+    assert tuple(REFERENCE_POINTS) == REFERENCE_KEYS

@@ -10,18 +10,16 @@ reading (lower MIUB = less reliance on the base = better), and its units::
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-
-from miub.estimators.cka import LinearCKA
-from miub.estimators.joint import DataProcessingBound, JSMutualInformation, PluginMutualInformation
-from miub.estimators.references import REFERENCE_KEYS
-from miub.estimators.token import Cosine, MiubToken, NormRatio, TokenJSD
 from miub.interface import EstimateResult, MetricSpec, StreamingEstimator, column_name
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_ESTIMATOR = "js-mi"
 
@@ -36,9 +34,26 @@ REFERENCE_POINTS = {
 }
 """Extras every dependence estimator reports beside its plug-in value (docs/method.md §3.7);
 the keys are :data:`miub.estimators.references.REFERENCE_KEYS` (``normalized`` also has a
-``normalized_stderr`` and replicates)."""
+``normalized_stderr`` and replicates; equality tested)."""
 
-assert tuple(REFERENCE_POINTS) == REFERENCE_KEYS
+
+class LazyFactory:
+    """An estimator class named by module and attribute, imported on first use, so that the
+    registry (and :mod:`miub.metrics`, which reads it) can be imported without torch:
+    ``miub fit`` / ``miub report`` never build an estimator."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    @property
+    def target(self) -> Callable[..., StreamingEstimator]:
+        cls: Callable[..., StreamingEstimator] = getattr(
+            importlib.import_module(f"miub.estimators.{self.module}"), self.name
+        )
+        return cls
+
+    def __call__(self, **params: Any) -> StreamingEstimator:
+        return self.target(**params)
 
 
 @dataclass(frozen=True)
@@ -99,7 +114,10 @@ class EstimatorSpec:
     @property
     def defaults(self) -> dict[str, Any]:
         """Parameter names and default values accepted by :attr:`factory`."""
-        signature = inspect.signature(self.factory)
+        factory = self.factory
+        signature = inspect.signature(
+            factory.target if isinstance(factory, LazyFactory) else factory
+        )
         return {name: p.default for name, p in signature.parameters.items()}
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +141,7 @@ _SPECS = [
         "JSD(P_IJ || P_I x P_J), P(i,j) = mean_t p_t(i) q_t(j), p/q = softmax of k mapped features",
         "lower_is_better",
         "nats",
-        JSMutualInformation,
+        LazyFactory("joint", "JSMutualInformation"),
         "dependence",
         "JS divergence of the branches' feature joint from independence",
     ),
@@ -132,7 +150,7 @@ _SPECS = [
         "KL(P_IJ || P_I x P_J): plug-in I(I;J) of the js-mi feature joint",
         "lower_is_better",
         "nats",
-        PluginMutualInformation,
+        LazyFactory("joint", "PluginMutualInformation"),
         "dependence",
         "plug-in mutual information of the branches' features",
     ),
@@ -141,7 +159,7 @@ _SPECS = [
         "min(I(I;T), I(J;T)), I(J;T) = H(mean_t q_t) - mean_t H(q_t); upper bound on mi",
         "lower_is_better",
         "nats",
-        DataProcessingBound,
+        LazyFactory("joint", "DataProcessingBound"),
         "baseline",
         "baseline (marginal information per branch, not dependence)",
     ),
@@ -150,7 +168,7 @@ _SPECS = [
         "mean_t JSD(softmax(o_t/tau) || softmax(l_t/tau)) over d (or top_k) features",
         "higher_is_better",
         "nats",
-        TokenJSD,
+        LazyFactory("token", "TokenJSD"),
         "baseline",
         "baseline (branch distinguishability, not dependence)",
     ),
@@ -159,7 +177,7 @@ _SPECS = [
         "ln 2 - token-jsd",
         "lower_is_better",
         "nats",
-        MiubToken,
+        LazyFactory("token", "MiubToken"),
         "baseline",
         "baseline (branch distinguishability, not dependence)",
     ),
@@ -168,7 +186,7 @@ _SPECS = [
         "mean_t ||l_t|| / ||o_t||",
         "none",
         "ratio",
-        NormRatio,
+        LazyFactory("token", "NormRatio"),
         "baseline",
         "baseline (relative scale of the branches, not dependence)",
     ),
@@ -177,7 +195,7 @@ _SPECS = [
         "mean_t cos(o_t, l_t)",
         "none",
         "cosine",
-        Cosine,
+        LazyFactory("token", "Cosine"),
         "baseline",
         "baseline (per-token alignment of the branches, not dependence)",
     ),
@@ -186,7 +204,7 @@ _SPECS = [
         "||C_XY||_F^2 / (||C_XX||_F ||C_YY||_F) of the mapped outputs X = O R, Y = L R",
         "none",
         "unitless",
-        LinearCKA,
+        LazyFactory("cka", "LinearCKA"),
         "dependence",
         "linear dependence of the mapped branches (CKA); unoriented",
     ),
@@ -225,6 +243,8 @@ def make_estimator(name: str, **params: Any) -> StreamingEstimator:
 
 def _flatten_tokens(x: torch.Tensor, mask: torch.Tensor | None, what: str) -> torch.Tensor:
     """``(T, d)`` or ``(B, T, d)`` plus a ``(T,)`` / ``(B, T)`` mask -> float32 ``(N, d)``."""
+    import torch
+
     if not torch.is_floating_point(x):
         raise ValueError(f"{what} must be a floating-point tensor (got {x.dtype})")
     if x.dim() not in (2, 3):
@@ -262,6 +282,8 @@ def estimate(
     Returns:
         The :class:`~miub.interface.EstimateResult` (nats unless ``units`` says otherwise).
     """
+    import torch
+
     estimator = make_estimator(name, **params)
     if base.shape != lora.shape:
         raise ValueError(f"base {tuple(base.shape)} and lora {tuple(lora.shape)} differ in shape")
