@@ -54,8 +54,9 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from miub.hooks import Capture, capture
 from miub.interface import EstimateResult
+from miub.training.config import DEFAULT_TARGET_MODULES
 
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+TARGETS = list(DEFAULT_TARGET_MODULES)  # q, k, v, o, gate, up, down
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 

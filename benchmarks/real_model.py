@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from miub.training.config import DEFAULT_TARGET_MODULES
 from miub.zoo import real_models
 
 MODEL = "zoo:smollm2-135m"
@@ -70,15 +71,7 @@ def adapter_model(rank: int) -> Any:
         LoraConfig(
             r=rank,
             lora_alpha=2 * rank,
-            target_modules=[
-                "q_proj",
-                "k_proj",
-                "v_proj",
-                "o_proj",
-                "gate_proj",
-                "up_proj",
-                "down_proj",
-            ],
+            target_modules=list(DEFAULT_TARGET_MODULES),
         ),
     )
     for name, parameter in peft_model.named_parameters():

@@ -119,7 +119,6 @@ class FeatureJointEstimator:
         self.up_cache_: tuple[torch.Tensor, int, torch.Tensor] | None = None  # up, version, map
         self.null_ = PairingNull(seed)
         self.n_tokens_ = 0
-        self.zeroed_: set[int] = set()  # CPU: groups of pairs_ zeroed so far (others unset)
         self.hold_tokens = max(1, int(hold_tokens))
         self.held_: list[tuple[torch.Tensor, torch.Tensor]] = []  # small batches: logits, groups
         self.n_held_ = 0
@@ -217,11 +216,9 @@ class FeatureJointEstimator:
                 self.pairs_ = torch.empty(shape, dtype=dtype, device=device)
             else:
                 self.pairs_ = torch.zeros(shape, dtype=dtype, device=device)
-        if self.pairs_.device.type == "cpu":
-            for group in torch.unique(groups).tolist():  # CPU: the host reads groups anyway
-                if group not in self.zeroed_:
-                    self.pairs_[group].zero_()
-                    self.zeroed_.add(group)
+        if self.pairs_.device.type == "cpu":  # zero the groups that get their first tokens
+            present = torch.unique(groups)  # (g,)
+            self.pairs_[present[self.sums_[present, -1] == 0]] = 0.0
         # right factors of the joints, in the order of pairs_: q, p, then the null partners
         right = [q]
         if self.references:
@@ -230,6 +227,16 @@ class FeatureJointEstimator:
         used = self.pairs_[:, :, : len(right)].view(self.n_groups, k, len(right) * k)
         group_outer(p, torch.cat(right, dim=1), groups, self.n_groups, out=used)  # (G, k, J'k)
         group_sum(rows, groups, self.n_groups, out=self.sums_)
+
+    @property
+    def zeroed_(self) -> set[int]:
+        """Groups whose ``pairs_`` are set: those with tokens (on CPU the others are unset)."""
+        self._flush()
+        return (
+            set()
+            if self.sums_ is None
+            else set(torch.nonzero(self.sums_[:, -1]).flatten().tolist())
+        )
 
     @property
     def counts_(self) -> torch.Tensor | None:
@@ -352,22 +359,17 @@ class FeatureJointEstimator:
             else [sums[0][None], pairs[0][None]]
         )
         if first.references:
-            pending = [e.null_.pending() for e in estimators]
-            if len(estimators) > 1 and any(item is None for item in pending):
-                reduce = FeatureJointEstimator._reduce
-                return [fit for e in estimators for fit in reduce([e], counts)]
-            if all(item is not None for item in pending):
-                items = [item for item in pending if item is not None]
-                groups = items[0][2]
-                if all(torch.equal(item[2], groups) for item in items[1:]):
-                    left = torch.stack([item[0] for item in items])  # (M, T1, k)
-                    right = torch.stack([item[1] for item in items])  # (M, T1, k)
+            # every estimator here has accumulated a batch, so each has its first batch's pairs
+            pending = [item for item in (e.null_.pending() for e in estimators) if item is not None]
+            if len(pending) == len(estimators):
+                groups = pending[0][2]
+                if all(torch.equal(item[2], groups) for item in pending[1:]):
+                    left = torch.stack([item[0] for item in pending])  # (M, T1, k)
+                    right = torch.stack([item[1] for item in pending])  # (M, T1, k)
                     state.append(group_outer_stacked(left, right, groups, first.n_groups))
                 else:
                     state.append(
-                        torch.stack(
-                            [group_outer(*item[:2], item[2], first.n_groups) for item in items]
-                        )
+                        torch.stack([group_outer(a, b, g, first.n_groups) for a, b, g in pending])
                     )  # (M, G, k, k)
                 state[-1] = state[-1].to(state[1].dtype)
         return jackknife_stacked(first._statistics, state, counts)

@@ -155,7 +155,7 @@ class TokenJSD(TokenMeanEstimator):
         """The mean, plus ``miub_token = ln 2 - token_jsd`` (an affine map of the same mean: its
         SE and replicates follow exactly), so one pass serves both metrics."""
         estimate = super().result()
-        if self.name != TokenJSD.name or estimate.n_tokens == 0:
+        if estimate.n_tokens == 0:
             return estimate
         extras = {"miub_token": LN2 - estimate.value, "miub_token_stderr": estimate.stderr}
         replicates = {
@@ -169,6 +169,7 @@ class MiubToken(TokenJSD):
     """``miub-token`` = ln 2 - token-jsd, nats in [0, ln 2] (same parameters as token-jsd)."""
 
     name = "miub-token"
+    result = TokenMeanEstimator.result  # its value is already ln 2 - token-jsd: no extras
 
     def per_token(self, base: torch.Tensor, lora: torch.Tensor) -> torch.Tensor:
         return LN2 - super().per_token(base, lora)

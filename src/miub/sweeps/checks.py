@@ -19,6 +19,7 @@ from typing import Any
 from miub.errors import MiubUserError
 from miub.sweeps.grid import grid_points
 from miub.sweeps.study import Study
+from miub.tasks.base import eval_pools
 
 ZOO_PREFIX = "zoo:"
 
@@ -177,7 +178,7 @@ def _split_sizes(task: Any, eval_split: str = "validation") -> tuple[int, int] |
     """(train, evaluation) pool sizes, the evaluation pool being ``eval_split``
     ("validation", "test" or "validation+test"): published sizes of a hub benchmark (nothing
     is downloaded), else the loaded pools; None when the task's data cannot be loaded here."""
-    pools = eval_split.split("+")
+    pools = eval_pools(eval_split)
     known = task.known_sizes() if hasattr(task, "known_sizes") else None
     if known:
         return known["train"], sum(known[pool] for pool in pools)

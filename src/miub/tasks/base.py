@@ -21,6 +21,16 @@ EvalSplit = Literal["validation", "test", "validation+test"]  # EvalConfig.split
 EVAL_SPLITS: tuple[str, ...] = get_args(EvalSplit)
 
 
+def eval_pools(split: str) -> tuple[str, ...]:
+    """The task pools an evaluation split reads, in order: ``"validation+test"`` ->
+    ``("validation", "test")``; a MiubUserError for an unknown split."""
+    if split not in EVAL_SPLITS:
+        raise MiubUserError(
+            f"unknown evaluation split {split!r}; choose one of {', '.join(EVAL_SPLITS)}"
+        )
+    return tuple(split.split("+"))
+
+
 @dataclass(frozen=True)
 class Question:
     """One multiple-choice item plus what it is about (for hygiene checks and analysis)."""
@@ -105,12 +115,7 @@ class Task(ABC):
     def evaluation(self, split: str = "validation", n: int | None = None) -> list[dict[str, Any]]:
         """The first ``n`` examples (all when None) of an evaluation split: ``"validation"``,
         ``"test"`` or ``"validation+test"`` (the validation pool, then the test pool)."""
-        if split not in EVAL_SPLITS:
-            raise MiubUserError(
-                f"unknown evaluation split {split!r}; choose one of {', '.join(EVAL_SPLITS)}"
-            )
-        pools = split.split("+")
-        questions = [q for name in pools for q in self._pool(name)]
+        questions = [q for name in eval_pools(split) for q in self._pool(name)]
         return [q.to_example() for q in questions[:n]]
 
     def test(self, n: int | None = None) -> list[dict[str, Any]]:
