@@ -77,6 +77,28 @@ def test_fully_masked_rows_are_not_measured_sequences(make_model, recorders):
         torch.testing.assert_close(recorder.sequence_ids, expected, rtol=0, atol=0)
 
 
+def test_a_forward_with_nothing_measured_reaches_no_estimator(make_model, recorders):
+    """A batch whose mask selects no token (only distractors) is forwarded and counted as a
+    forward, but no estimator is called and no module counts it as an update."""
+    model = make_model("llama")
+    made, factory = recorders
+    sequences = _sequences()
+    first, distractors = _batch(sequences[:2]), _batch(sequences[2:4])
+    last = _batch(sequences[4:5])
+    with torch.no_grad(), miub.capture(model, estimators=[factory], mask="score_mask") as cap:
+        model(**first, score_mask=first["attention_mask"])
+        model(**distractors, score_mask=torch.zeros_like(distractors["attention_mask"]))
+        model(**last, score_mask=last["attention_mask"])
+        result = cap.result()
+    n0, n1, _, _, n4 = LENGTHS[:5]
+    expected = torch.tensor([0] * n0 + [1] * n1 + [2] * n4)
+    for recorder in made:
+        assert len(recorder.ids) == 2, "the fully masked forward must not reach the estimator"
+        torch.testing.assert_close(recorder.sequence_ids, expected, rtol=0, atol=0)
+    assert result.n_forwards == 3 and result.n_tokens == n0 + n1 + n4
+    assert all(module.n_updates == 2 for module in result.modules.values())
+
+
 @pytest.mark.parametrize("use_reentrant", [False, True])
 def test_checkpointing_sends_ids_once_per_forward(use_reentrant, make_model, recorders):
     model = make_model("llama")

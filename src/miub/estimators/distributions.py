@@ -81,8 +81,15 @@ def xlogx_sum(x: torch.Tensor, dim: int | tuple[int, ...] = -1) -> torch.Tensor:
     return terms.log_().mul_(x).sum(dim=dim)
 
 
-def joint_information(joint_sum: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(js_mi, mi)`` of unnormalised joint tables ``J`` ``(..., k_i, k_j)`` -> ``(...)`` each.
+def joint_information(
+    joint_sum: torch.Tensor, dims: tuple[int, int] = (-2, -1)
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(js_mi, mi)`` of unnormalised joint tables ``J`` -> the shape of ``J`` without ``dims``.
+
+    ``dims``: the axes of the table's two variables (default the last two, ``(..., k_i,
+    k_j)``); any two distinct axes, e.g. ``(1, 3)`` for the estimators' ``(N, k, J, k)`` stacks,
+    which are then reduced in place without a transposed copy. Both statistics are symmetric
+    in the two variables, so the order of ``dims`` does not matter.
 
     With ``s = sum J``, ``P = J / s``, marginals ``P_I``, ``P_J``, ``Q = P_I (x) P_J`` and
     ``M = (P + Q) / 2`` (two logarithms per cell, the ``Q`` terms from the marginals):
@@ -96,14 +103,20 @@ def joint_information(joint_sum: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     ``[0, ln 2]`` (rounding only). Float64 recommended: the sums are differences of terms of
     size ``ln k``.
     """
-    total = joint_sum.sum(dim=(-2, -1))  # (...) = s
+    first, second = sorted(d % joint_sum.dim() for d in dims)
+    if first == second:
+        raise ValueError(f"dims must name two different axes, got {dims}")
+    cells = (first, second)
+    total_kept = joint_sum.sum(dim=cells, keepdim=True)  # s, with both axes kept (size 1)
+    total = total_kept.squeeze(second).squeeze(first)
     log_total = torch.log(total)
-    row, col = joint_sum.sum(dim=-1), joint_sum.sum(dim=-2)  # (..., k_i), (..., k_j)
-    plogp = xlogx_sum(joint_sum, dim=(-2, -1)) / total - log_total
-    qlogq = (xlogx_sum(row) + xlogx_sum(col)) / total - 2 * log_total
+    row = joint_sum.sum(dim=second, keepdim=True)  # s P_I along ``first``
+    col = joint_sum.sum(dim=first, keepdim=True)  # s P_J along ``second``
+    plogp = xlogx_sum(joint_sum, dim=cells) / total - log_total
+    qlogq = (xlogx_sum(row, dim=cells) + xlogx_sum(col, dim=cells)) / total - 2 * log_total
     # 2 s M = J + row col^T / s
-    mixture = torch.addcmul(joint_sum, (row / total[..., None])[..., :, None], col[..., None, :])
-    mlogm = xlogx_sum(mixture, dim=(-2, -1)) / (2 * total) - (log_total + LN2)
+    mixture = torch.addcmul(joint_sum, row / total_kept, col)
+    mlogm = xlogx_sum(mixture, dim=cells) / (2 * total) - (log_total + LN2)
     js_mi = (0.5 * (plogp + qlogq) - mlogm).clamp(0.0, LN2)
     return js_mi, (plogp - qlogq).clamp_min(0.0)
 

@@ -152,12 +152,21 @@ def to_log_probs(logits: torch.Tensor, tau: float, standardize: bool) -> torch.T
     Returns:
         ``(T, k)`` log-probabilities.
     """
+    return torch.log_softmax(_scaled_logits(logits, tau, standardize), dim=-1)
+
+
+def _scaled_logits(logits: torch.Tensor, tau: float, standardize: bool) -> torch.Tensor:
+    """``std(z_t) / tau`` (``z_t / tau`` without ``standardize``), ``(T, k)``.
+
+    The z-score is ``layer_norm`` = ``(z - mean) / sqrt(var + eps)``, one fused kernel, with
+    ``1 / tau`` as its elementwise weight (measured: faster than the plain ``layer_norm``
+    followed by a division, and one pass over the logits fewer).
+    """
     if standardize:
-        # layer_norm without affine = (z - mean) / sqrt(var + eps): one fused kernel.
-        logits = torch.nn.functional.layer_norm(logits, logits.shape[-1:], eps=_VAR_EPS)
-    if tau != 1.0:
-        logits = logits / tau
-    return torch.log_softmax(logits, dim=-1)
+        k = logits.shape[-1]
+        weight = None if tau == 1.0 else logits.new_full((k,), 1.0 / tau)
+        return torch.nn.functional.layer_norm(logits, (k,), weight=weight, eps=_VAR_EPS)
+    return logits / tau if tau != 1.0 else logits
 
 
 def to_probs_and_entropies(
@@ -177,10 +186,7 @@ def to_probs_and_entropies(
     Returns:
         ``(T, k)`` probabilities and ``(T,)`` entropies.
     """
-    if standardize:
-        logits = torch.nn.functional.layer_norm(logits, logits.shape[-1:], eps=_VAR_EPS)
-    if tau != 1.0:
-        logits = logits / tau
+    logits = _scaled_logits(logits, tau, standardize)
     peak = logits.amax(dim=-1, keepdim=True)  # (T, 1)
     probs = (logits - peak).exp_()  # (T, k)
     total = probs.sum(dim=-1, keepdim=True)  # (T, 1)

@@ -88,8 +88,9 @@ class ModuleResult:
         name: dotted module name, e.g. ``"model.layers.0.self_attn.q_proj"``.
         layer: block index or None; module_type: ``"attention"`` / ``"ffn"`` / ``"other"``.
         out_features: ``d`` of the module output.
-        n_updates: number of forwards that reached this module (once per forward, also under
-            gradient checkpointing).
+        n_updates: number of forwards with measured tokens that reached this module (once per
+            forward, also under gradient checkpointing; a forward whose mask selects no token
+            is not counted).
         estimates: estimator name → :class:`~miub.interface.EstimateResult`.
     """
 

@@ -235,6 +235,10 @@ class Capture:
         self.n_tokens_ += n_real
         self.n_forwards_ += 1
         self._hash.add(input_ids, state.rows)
+        if mask is not None and n_real == 0:
+            # nothing to measure (e.g. a batch of distractors in multiple-choice scoring): the
+            # module hooks return at once instead of selecting zero rows in every module
+            state.inside = False
         return (args, kwargs) if changed else None
 
     def _mark_masked_rows(self, mask: torch.Tensor) -> int:
