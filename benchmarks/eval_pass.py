@@ -24,12 +24,12 @@ import time
 from pathlib import Path
 
 import torch
-from peft import LoraConfig, get_peft_model
 
 from miub.models import load_model_and_tokenizer
 from miub.tasks import get as get_task
 from miub.training import EvalConfig, TrainConfig
 from miub.training.eval_pass import run_eval_pass
+from miub.training.loop import attach_lora
 from train_throughput import make_model_dir  # this folder: the script's own sys.path[0]
 
 
@@ -46,13 +46,7 @@ def main() -> None:
         model_dir = make_model_dir(Path(scratch), args.task, args.hidden_size)
         model, tokenizer = load_model_and_tokenizer(model_dir, device="cpu")
         config = TrainConfig(model=model_dir, task=args.task)
-    lora = LoraConfig(
-        r=config.rank,
-        lora_alpha=config.resolved_alpha(),  # type: ignore[arg-type]  # peft accepts floats
-        target_modules=list(config.target_modules),
-        task_type="CAUSAL_LM",
-    )
-    peft_model = get_peft_model(model, lora)
+    peft_model = attach_lora(model, config)  # miub train's own adapter (B = 0, set below)
     for name, parameter in peft_model.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(parameter, std=0.02)
